@@ -1,0 +1,46 @@
+"""The FastAPI application: /api/v1 from every domain, the console at /, errors in one place."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from siyu import __version__
+from siyu.core.db import Database
+from siyu.core.http import AccessLog, BodyLimit, install_error_handlers
+from siyu.core.settings import Settings, get_settings
+from siyu.customers.api import router as customers_router
+from siyu.workspaces.api import router as workspaces_router
+
+
+def api_router() -> APIRouter:
+    """Every domain's routes under /api/v1."""
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/health", tags=["system"])
+    def health() -> dict[str, str]:
+        """Liveness: answers 200 when the server runs."""
+        return {"status": "ok", "version": __version__}
+
+    router.include_router(workspaces_router)
+    router.include_router(customers_router)
+    return router
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the app over a store (the settings' database unless one is given)."""
+    from siyu.console import console_router
+
+    settings = settings or get_settings()
+    app = FastAPI(title="siyu", version=__version__, docs_url="/docs", openapi_url="/openapi.json")
+    app.state.settings = settings
+    app.state.db = db or Database.from_url(settings.resolved_database_url())
+    install_error_handlers(app)
+    app.include_router(api_router())
+    app.include_router(console_router())
+    app.mount("/static", StaticFiles(directory=str(files("siyu") / "static")), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog)
+    return app

@@ -1,0 +1,148 @@
+"""The outbox: work to do after commit, enqueued in the same transaction, run by `siyu worker`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, Text, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from siyu.core.clock import now
+from siyu.core.db import Base, BigId, Database, UTCDateTime
+from siyu.core.models import IdMixin
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, "OutboxMessage"], None]
+HANDLERS: dict[str, Handler] = {}
+MAX_ATTEMPTS = 8
+LEASE = timedelta(minutes=5)
+
+
+class OutboxMessage(IdMixin, Base):
+    """A unit of background work; dedupe_key makes enqueueing idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "run_at"),)
+
+    workspace_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    topic: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    locked_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+def handler(topic: str) -> Callable[[Handler], Handler]:
+    """Register the function that runs messages of a topic."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[topic] = fn
+        return fn
+
+    return register
+
+
+def enqueue(
+    session: Session,
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    workspace_id: int | None = None,
+    dedupe_key: str | None = None,
+    run_at: datetime | None = None,
+) -> OutboxMessage:
+    """Add work in the caller's transaction: a rollback drops it, a commit makes it due."""
+    message = OutboxMessage(
+        workspace_id=workspace_id,
+        topic=topic,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        run_at=run_at or now(),
+        created_at=now(),
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def worker_name() -> str:
+    """host:pid, recorded on the messages a worker holds."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim(db: Database, limit: int = 100, owner: str | None = None) -> list[int]:
+    """Lease due messages to this worker; SKIP LOCKED lets several workers share PostgreSQL."""
+    owner = owner or worker_name()
+    t = now()
+    with db.transaction() as session:
+        stmt = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "pending", OutboxMessage.run_at <= t)
+            .where(or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < t))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if db.is_postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(session.scalars(stmt))
+        if ids:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(locked_until=t + LEASE, locked_by=owner)
+            )
+    return ids
+
+
+def run_one(db: Database, message_id: int) -> str:
+    """Run one leased message in its own transaction; on failure retry with backoff."""
+    try:
+        with db.transaction() as session:
+            message = session.get(OutboxMessage, message_id)
+            if message is None or message.status != "pending":
+                return "skipped"
+            fn = HANDLERS.get(message.topic)
+            if fn is None:
+                raise LookupError(f"no handler for topic {message.topic}")
+            fn(session, message)
+            message.status, message.done_at, message.locked_until = "done", now(), None
+            return "done"
+    except Exception as exc:  # the message records why; other messages go on
+        log.warning("outbox message %s failed: %s", message_id, type(exc).__name__)
+        return _fail(db, message_id, exc)
+
+
+def _fail(db: Database, message_id: int, exc: Exception) -> str:
+    with db.transaction() as session:
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            return "skipped"
+        message.attempts += 1
+        message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        message.locked_until = None
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status = "dead"
+            return "dead"
+        message.run_at = now() + timedelta(seconds=min(2**message.attempts * 5, 3600))
+        return "retry"
+
+
+def run_due(db: Database, limit: int = 100) -> dict[str, int]:
+    """Claim and run what is due now; returns counts by outcome."""
+    counts: dict[str, int] = {}
+    for message_id in claim(db, limit):
+        outcome = run_one(db, message_id)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
