@@ -145,6 +145,6 @@ def other_tenant(db: Database) -> Tenant:
 @pytest.fixture
 def client(db: Database, tmp_path: Path) -> Iterator[TestClient]:
     """The app over the test's database."""
-    settings = Settings(data_dir=tmp_path, max_body_bytes=64 * 1024)
+    settings = Settings(data_dir=tmp_path, max_body_bytes=256 * 1024)
     with TestClient(create_app(settings, db)) as test_client:
         yield test_client

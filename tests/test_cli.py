@@ -125,7 +125,8 @@ def test_keys_rotate_keeps_customers_readable(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stderr
     rotated = run_siyu(tmp_path, "keys", "rotate")
     assert rotated.returncode == 0, rotated.stderr
-    assert "rows=12 primary_key=2" in rotated.stdout
+    assert "customer=12 identity=" in rotated.stdout
+    assert "primary_key=2" in rotated.stdout
     # The demo is idempotent: a second run reuses the workspace and its customers.
     again = run_siyu(tmp_path, "demo", "--no-serve")
     assert "customers=12" in again.stdout

@@ -11,7 +11,9 @@ from siyu import __version__
 from siyu.core.db import Database
 from siyu.core.http import AccessLog, BodyLimit, install_error_handlers
 from siyu.core.settings import Settings, get_settings
+from siyu.customers.api import merges as merges_router
 from siyu.customers.api import router as customers_router
+from siyu.ingest.api import router as ingest_router
 from siyu.workspaces.api import router as workspaces_router
 
 
@@ -26,6 +28,8 @@ def api_router() -> APIRouter:
 
     router.include_router(workspaces_router)
     router.include_router(customers_router)
+    router.include_router(merges_router)
+    router.include_router(ingest_router)
     return router
 
 

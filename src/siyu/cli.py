@@ -117,7 +117,8 @@ def keys_rotate() -> None:
     with Progress(console=console) as progress:
         task = progress.add_task("re-encrypting", total=None)
         done = rotate(db, get_keyring(), progress=lambda n: progress.advance(task, n))
-    console.print(f"rows={done} primary_key={get_keyring().primary}")
+    counts = " ".join(f"{table}={n}" for table, n in sorted(done.items()))
+    console.print(f"{counts} primary_key={get_keyring().primary}")
 
 
 @app.command()

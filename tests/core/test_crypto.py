@@ -47,7 +47,7 @@ def test_rotation_reencrypts_everything_and_retires_old_key(
                         workspace_id=tenant.workspace_id, name=f"客户{i}", phone=f"1380000000{i}"
                     )
                 )
-        assert rotate(db, ring) == 7
+        assert rotate(db, ring) == {"customer": 7}
         assert sorted(ring.encryption) == [2]
         reloaded = Keyring.load_or_create(tmp_path)
         assert reloaded.primary == 2 and sorted(reloaded.encryption) == [2]

@@ -102,7 +102,7 @@ def test_wrong_types_and_malformed_json_name_the_field(
 def test_oversized_body_is_413_and_nothing_written(
     client: TestClient, db: Database, tenant: Tenant
 ) -> None:
-    big = b'{"name": "' + b"x" * (70 * 1024) + b'"}'
+    big = b'{"name": "' + b"x" * (300 * 1024) + b'"}'
     response = client.post(
         "/api/v1/customers",
         content=big,

@@ -27,6 +27,7 @@ class Keyring:
     signing_key: bytes
     path: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _ciphers: dict[int, AESGCM] = field(default_factory=dict, repr=False)
 
     @classmethod
     def generate(cls, path: Path | None = None) -> Keyring:
@@ -81,23 +82,25 @@ class Keyring:
         """Drop every encryption key but the primary (after a full re-encryption)."""
         with self._lock:
             self.encryption = {self.primary: self.encryption[self.primary]}
+            self._ciphers.clear()
 
     def encrypt(self, plaintext: str, context: str) -> bytes:
         """Encrypt under the primary key; the context (field name) is bound as associated data."""
         nonce = secrets.token_bytes(12)
-        ct = AESGCM(self.encryption[self.primary]).encrypt(
-            nonce, plaintext.encode(), context.encode()
-        )
+        ct = self._cipher(self.primary).encrypt(nonce, plaintext.encode(), context.encode())
         return self.primary.to_bytes(2, "big") + nonce + ct
 
     def decrypt(self, blob: bytes, context: str) -> str:
         """Decrypt a value written by encrypt(), under whichever key wrote it."""
         key_id = int.from_bytes(blob[:2], "big")
-        return (
-            AESGCM(self.encryption[key_id])
-            .decrypt(blob[2:14], blob[14:], context.encode())
-            .decode()
-        )
+        return self._cipher(key_id).decrypt(blob[2:14], blob[14:], context.encode()).decode()
+
+    def _cipher(self, key_id: int) -> AESGCM:
+        # Building an AESGCM object costs more than one encryption; keep one per key.
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = self._ciphers[key_id] = AESGCM(self.encryption[key_id])
+        return cipher
 
     def key_id_of(self, blob: bytes) -> int:
         """Which key encrypted this value."""

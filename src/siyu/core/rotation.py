@@ -22,11 +22,13 @@ def encrypted_columns() -> Iterator[tuple[Table, list[str]]]:
             yield table, names
 
 
-def rotate(db: Database, ring: Keyring, progress: Callable[[int], None] | None = None) -> int:
+def rotate(
+    db: Database, ring: Keyring, progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
     """Add a new primary key, re-encrypt all PII under it, then retire the old keys."""
     ring.add_primary()
     ring.save()  # both keys are on disk before any row changes, so a crash loses nothing
-    done = 0
+    done: dict[str, int] = {}
     for table, names in encrypted_columns():
         contexts = {n: table.c[n].type.context for n in names}  # type: ignore[attr-defined]
         raw = [type_coerce(table.c[n], LargeBinary).label(n) for n in names]
@@ -56,7 +58,7 @@ def rotate(db: Database, ring: Keyring, progress: Callable[[int], None] | None =
             if not rows:
                 break
             last = rows[-1].id
-            done += len(rows)
+            done[table.name] = done.get(table.name, 0) + len(rows)
             if progress:
                 progress(len(rows))
     ring.retire_old()

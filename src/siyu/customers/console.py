@@ -70,7 +70,13 @@ def customers(
     error = None
     try:
         rows = service.search(
-            session, caller, after_id=decode_cursor(cursor), limit=PAGE_SIZE, **by
+            session,
+            caller,
+            phone=by["phone"],
+            email=by["email"],
+            name=by["name"],
+            after_id=decode_cursor(cursor),
+            limit=PAGE_SIZE,
         )
     except ValidationFailed as exc:
         rows, error = [], exc.message(caller.locale)

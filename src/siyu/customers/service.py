@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core import audit
 from siyu.core.auth import Principal, get_scoped, scoped
+from siyu.core.clock import now
 from siyu.core.errors import Conflict, InvalidField
 from siyu.core.pii import (
     blind_index,
@@ -20,7 +22,9 @@ from siyu.core.pii import (
     normalize_name,
     normalize_phone,
 )
-from siyu.customers.models import Customer
+from siyu.customers.identifiers import normalize
+from siyu.customers.models import Customer, Identity
+from siyu.customers.oneid import Resolver, Sighting
 from siyu.customers.schemas import CustomerCreate, CustomerOut
 from siyu.workspaces.models import Role
 
@@ -28,30 +32,34 @@ FULL_PII_ROLES = {Role.admin, Role.operator}
 
 
 def create_customer(session: Session, principal: Principal, data: CustomerCreate) -> Customer:
-    """Add a customer; a phone already in the workspace is a conflict naming the existing id."""
+    """Add a customer; a phone or email that already names a customer is a conflict naming it."""
     principal.require(Role.operator)
-    phone = normalize_phone(data.phone) if data.phone else None
-    email = normalize_email(data.email) if data.email else None
+    identifiers = []
+    if data.phone:
+        identifiers.append(("phone", normalize_phone(data.phone)))
+    if data.email:
+        identifiers.append(("email", normalize_email(data.email)))
     name = normalize_name(data.name) if data.name else None
-    if phone:
-        existing = find_ids(session, principal, phone=phone)
-        if existing:
-            raise Conflict(
-                zh=f"手机号已属于客户 {existing[0]}",
-                en=f"This phone already belongs to customer {existing[0]}",
-                customer_id=existing[0],
+    for kind, value in identifiers:
+        owner = session.scalar(
+            select(Identity.customer_id).where(
+                Identity.workspace_id == principal.workspace_id,
+                Identity.value_bidx == blind_index(kind, value),
             )
-    customer = Customer(
-        workspace_id=principal.workspace_id,
-        name=name,
-        name_bidx=blind_index("name", name) if name else None,
-        phone=phone,
-        phone_bidx=blind_index("phone", phone) if phone else None,
-        email=email,
-        email_bidx=blind_index("email", email) if email else None,
+        )
+        if owner is not None:
+            raise Conflict(
+                zh=f"{kind} 已属于客户 {owner}",
+                en=f"This {kind} already belongs to customer {owner}",
+                customer_id=owner,
+            )
+    at = now()
+    sighting = Sighting(
+        f"api:customer:{uuid.uuid4().hex}", identifiers, "api", at, {"name": name} if name else {}
     )
-    session.add(customer)
-    session.flush()
+    customer_id, _ = Resolver(session, principal).resolve(sighting)
+    customer = session.get(Customer, customer_id)
+    assert customer is not None
     audit.record(
         session, principal, "create", "customer", customer.id, fields=sorted(data.model_fields_set)
     )
@@ -72,11 +80,19 @@ def find_ids(
     phone: str | None = None,
     email: str | None = None,
     name: str | None = None,
+    identifier: tuple[str, str] | None = None,
     after_id: int | None = None,
     limit: int = 50,
 ) -> list[int]:
     """Ids of visible customers matching normalized PII, oldest first."""
-    stmt = scoped(select(Customer.id), Customer, principal)
+    stmt = scoped(select(Customer.id), Customer, principal).where(Customer.merged_into_id.is_(None))
+    if identifier:
+        kind, value = identifier
+        owners = select(Identity.customer_id).where(
+            Identity.workspace_id == principal.workspace_id,
+            Identity.value_bidx == blind_index(kind, normalize(kind, value, "identifier")),
+        )
+        stmt = stmt.where(Customer.id.in_(owners))
     if phone:
         stmt = stmt.where(Customer.phone_bidx == blind_index("phone", phone))
     if email:
@@ -97,6 +113,7 @@ def search(
     name: str | None,
     after_id: int | None,
     limit: int,
+    identifier: tuple[str, str] | None = None,
 ) -> list[Customer]:
     """A page of customers by exact phone, email or name (any format of phone)."""
     ids = find_ids(
@@ -105,6 +122,7 @@ def search(
         phone=normalize_phone(phone) if phone else None,
         email=normalize_email(email) if email else None,
         name=normalize_name(name) if name else None,
+        identifier=identifier,
         after_id=after_id,
         limit=limit,
     )
@@ -113,14 +131,15 @@ def search(
         if ids
         else []
     )
-    if phone or email or name:
+    if phone or email or name or identifier:
         audit.record(
             session,
             principal,
             "search",
             "customer",
             None,
-            by=[k for k, v in (("phone", phone), ("email", email), ("name", name)) if v],
+            by=[k for k, v in (("phone", phone), ("email", email), ("name", name)) if v]
+            + ([identifier[0]] if identifier else []),
             found=len(rows),
         )
     return rows

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.db import Base, BigId, UTCDateTime
@@ -33,6 +34,8 @@ class Workspace(IdMixin, TimestampMixin, Base):
 
     name: Mapped[str] = mapped_column(String(128), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Per-workspace options, e.g. {"oneid": {"strong": ["phone", "wechat_unionid"]}}.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class User(IdMixin, TimestampMixin, Base):

@@ -1,0 +1,218 @@
+"""Merging two customers without losing or doubling anything, and undoing it exactly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from siyu.core import audit
+from siyu.core.auth import Principal
+from siyu.core.clock import now
+from siyu.core.errors import Conflict, NotFound
+from siyu.core.pii import blind_index
+from siyu.customers.models import (
+    ATTRIBUTES,
+    Consent,
+    Customer,
+    Identity,
+    MergeRecord,
+    MergeSuggestion,
+    Observation,
+)
+
+# Tables whose rows belong to a customer and move with a merge; domains add theirs.
+OWNED: list[Any] = [Identity, Consent]
+INDEXED = {"name", "phone", "email"}
+
+
+def register_owned(model: Any) -> Any:
+    """Declare a table (with customer_id) whose rows follow their customer through merges."""
+    if model not in OWNED:
+        OWNED.append(model)
+    return model
+
+
+def _snapshot(customer: Customer) -> str:
+    values = {a: getattr(customer, a) for a in ATTRIBUTES}
+    values["first_seen_at"] = customer.first_seen_at.isoformat() if customer.first_seen_at else None
+    values["last_seen_at"] = customer.last_seen_at.isoformat() if customer.last_seen_at else None
+    return json.dumps(values, ensure_ascii=False)
+
+
+def _set_attribute(customer: Customer, attr: str, value: Any) -> None:
+    setattr(customer, attr, value)
+    if attr in INDEXED:
+        setattr(customer, f"{attr}_bidx", blind_index(attr, value) if value else None)
+
+
+def merge(
+    session: Session, principal: Principal, survivor_id: int, absorbed_id: int, reason: str
+) -> MergeRecord:
+    """Move everything of `absorbed` to `survivor`; the survivor's values win, gaps are filled."""
+    survivor, absorbed = session.get(Customer, survivor_id), session.get(Customer, absorbed_id)
+    for c in (survivor, absorbed):
+        if c is None or c.workspace_id != principal.workspace_id:
+            raise NotFound()
+    assert survivor is not None and absorbed is not None
+    if survivor.id == absorbed.id or survivor.merged_into_id or absorbed.merged_into_id:
+        raise Conflict(
+            zh="只能合并两个不同且未被合并的客户",
+            en="Only two distinct, unmerged customers can be merged",
+        )
+    record = MergeRecord(
+        workspace_id=principal.workspace_id,
+        survivor_id=survivor.id,
+        absorbed_id=absorbed.id,
+        reason=reason,
+        actor=principal.actor,
+        at=now(),
+        survivor_before=_snapshot(survivor),
+        absorbed_before=_snapshot(absorbed),
+        moved={},
+    )
+    moved: dict[str, list[int]] = {}
+    watermarks: dict[str, int] = {}
+    for model in OWNED:
+        table = model.__tablename__
+        watermarks[table] = session.scalar(select(func.max(model.id))) or 0
+        ids = list(session.scalars(select(model.id).where(model.customer_id == absorbed.id)))
+        if ids:
+            session.execute(update(model).where(model.id.in_(ids)).values(customer_id=survivor.id))
+            moved[table] = ids
+    conflicts = []
+    for attr in ATTRIBUTES:
+        mine, theirs = getattr(survivor, attr), getattr(absorbed, attr)
+        if mine is None and theirs is not None:
+            _set_attribute(survivor, attr, theirs)
+            conflicts.append({"field": attr, "kept": "absorbed"})
+        elif mine is not None and theirs is not None and mine != theirs:
+            conflicts.append({"field": attr, "kept": "survivor"})
+    seen = [t for t in (survivor.first_seen_at, absorbed.first_seen_at) if t]
+    survivor.first_seen_at = min(seen) if seen else None
+    last = [t for t in (survivor.last_seen_at, absorbed.last_seen_at) if t]
+    survivor.last_seen_at = max(last) if last else None
+    absorbed.merged_into_id = survivor.id
+    record.moved, record.watermarks, record.conflicts = moved, watermarks, conflicts
+    session.add(record)
+    session.flush()
+    audit.record(
+        session, principal, "merge", "customer", survivor.id, absorbed=absorbed.id, reason=reason
+    )
+    return record
+
+
+def unmerge(session: Session, principal: Principal, merge_id: int) -> MergeRecord:
+    """Undo a merge: each side gets back what it brought; later arrivals follow identifiers."""
+    record = session.get(MergeRecord, merge_id)
+    if record is None or record.workspace_id != principal.workspace_id:
+        raise NotFound()
+    survivor, absorbed = (
+        session.get(Customer, record.survivor_id),
+        session.get(Customer, record.absorbed_id),
+    )
+    assert survivor is not None and absorbed is not None
+    if record.undone_at is not None:
+        raise Conflict(zh="此合并已撤销", en="This merge was already undone")
+    if survivor.merged_into_id is not None:
+        raise Conflict(
+            zh=f"客户 {survivor.id} 之后又被合并，请先撤销那次合并",
+            en=f"Customer {survivor.id} was merged again later; undo that merge first",
+        )
+    watermarks = record.watermarks
+    by_table = {m.__tablename__: m for m in OWNED}
+    for table, ids in record.moved.items():
+        if table in by_table:
+            model = by_table[table]
+            session.execute(
+                update(model)
+                .where(model.id.in_(ids), model.customer_id == survivor.id)
+                .values(customer_id=absorbed.id)
+            )
+    _return_later_arrivals(session, survivor.id, absorbed.id, watermarks, by_table)
+    _restore_attributes(survivor, absorbed, record)
+    absorbed.merged_into_id = None
+    record.undone_at = now()
+    session.execute(
+        update(MergeSuggestion).where(MergeSuggestion.merge_id == record.id).values(status="undone")
+    )
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "unmerge",
+        "customer",
+        survivor.id,
+        absorbed=absorbed.id,
+        merge=record.id,
+    )
+    return record
+
+
+def _return_later_arrivals(
+    session: Session,
+    survivor_id: int,
+    absorbed_id: int,
+    watermarks: dict[str, int],
+    by_table: dict[str, Any],
+) -> None:
+    """Identities, then records, that arrived after the merge go where their identifiers say."""
+    absorbed_ids = set(
+        session.scalars(select(Identity.id).where(Identity.customer_id == absorbed_id))
+    )
+    later = list(
+        session.scalars(
+            select(Identity.id).where(
+                Identity.customer_id == survivor_id, Identity.id > watermarks.get("identity", 0)
+            )
+        )
+    )
+    for identity_id in later:
+        records = select(Observation.record).where(Observation.identity_id == identity_id)
+        peers = set(
+            session.scalars(select(Observation.identity_id).where(Observation.record.in_(records)))
+        )
+        peers.discard(identity_id)
+        if peers and peers <= absorbed_ids:
+            session.execute(
+                update(Identity).where(Identity.id == identity_id).values(customer_id=absorbed_id)
+            )
+            absorbed_ids.add(identity_id)
+    for table, model in by_table.items():
+        if table == "identity" or not hasattr(model, "identity_id") or not absorbed_ids:
+            continue
+        session.execute(
+            update(model)
+            .where(
+                model.customer_id == survivor_id,
+                model.id > watermarks.get(table, 0),
+                model.identity_id.in_(absorbed_ids),
+            )
+            .values(customer_id=absorbed_id)
+        )
+
+
+def _restore_attributes(survivor: Customer, absorbed: Customer, record: MergeRecord) -> None:
+    before = json.loads(record.survivor_before)
+    theirs = json.loads(record.absorbed_before)
+    for conflict in record.conflicts:
+        attr = conflict["field"]
+        # Only undo a gap the merge filled, and only if nobody changed it since.
+        if conflict["kept"] == "absorbed" and getattr(survivor, attr) == theirs.get(attr):
+            _set_attribute(survivor, attr, before.get(attr))
+    for attr in ATTRIBUTES:
+        _set_attribute(absorbed, attr, theirs.get(attr))
+
+
+def canonical_id(session: Session, customer_id: int) -> int:
+    """Follow merged_into pointers to the customer that now holds everything."""
+    seen = set()
+    while customer_id not in seen:
+        seen.add(customer_id)
+        target = session.scalar(select(Customer.merged_into_id).where(Customer.id == customer_id))
+        if target is None:
+            return customer_id
+        customer_id = target
+    return customer_id
