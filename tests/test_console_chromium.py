@@ -61,6 +61,7 @@ class Live:
     keyring: Keyring
     phone: str
     customer_id: int
+    customers: int  # after OneID: the demo's people seen on several channels, merged
 
 
 def _free_port() -> int:
@@ -70,16 +71,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _seed(db: Database) -> tuple[str, int]:
-    """Demo data plus a second, empty workspace for the admin; returns one customer's phone, id."""
-    demo.build(db, n_customers=40, seed=1)
+def _seed(db: Database) -> tuple[str, int, int]:
+    """Demo data plus a second, empty workspace for the admin; one customer's phone and id, and
+    how many customers OneID made of the demo's 32 people."""
+    summary = demo.build(db, n_customers=32, seed=1)
     with db.transaction() as session:
         user = session.scalars(select(User).where(User.username == demo.ADMIN_USER)).one()
         workspace, _ = workspaces.create_workspace(session, SECOND)
         workspaces.add_member(session, workspace.id, user, Role.operator)
-        customer = session.scalars(select(Customer).order_by(Customer.id).offset(7)).first()
+        customer = session.scalars(
+            select(Customer)
+            .where(Customer.merged_into_id.is_(None), Customer.phone_bidx.is_not(None))
+            .order_by(Customer.id)
+            .offset(7)
+        ).first()
         assert customer is not None and customer.phone
-        return customer.phone, customer.id
+        return customer.phone, customer.id, summary.customers
 
 
 def _wait_healthy(url: str, timeout: float = 20.0) -> None:
@@ -123,9 +130,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp}/siyu.db")
         db = Database.from_url(settings.resolved_database_url())
         upgrade(db.engine)
-        phone, customer_id = _seed(db)
+        phone, customer_id, customers = _seed(db)
         with _serve(create_app(settings, db)) as url:
-            yield Live(url, ring, phone, customer_id)
+            yield Live(url, ring, phone, customer_id, customers)
         db.engine.dispose()
     finally:
         set_keyring(previous)
@@ -200,11 +207,11 @@ def test_login_required_and_wrong_password(page: Page) -> None:
     assert session_cookie(page) is None
 
 
-def test_overview_kpi_and_chart(page: Page) -> None:
-    """The overview counts 40 customers and ECharts really paints the growth chart."""
+def test_overview_kpi_and_chart(page: Page, live: Live) -> None:
+    """The overview counts the demo's customers and ECharts really paints the growth chart."""
     login(page)
     assert path(page) == "/"
-    assert page.inner_text("#kpi-total") == "40"
+    assert page.inner_text("#kpi-total") == str(live.customers)
     page.wait_for_selector("#growth-chart[data-ready='1'] canvas")
     canvas = page.evaluate(PAINTED_JS)
     assert canvas["width"] > 0 and canvas["height"] > 0
@@ -230,12 +237,12 @@ def test_language_switch(page: Page) -> None:
 
 
 def test_customers_list_and_phone_search(page: Page, live: Live) -> None:
-    """All 40 customers fit one page; a phone typed in another format finds exactly its owner."""
+    """All customers fit one page; a phone typed in another format finds exactly its owner."""
     login(page)
     click_and_wait(page, "#nav-customers")
     assert path(page) == "/customers"
     rows = page.locator("#customers-table tbody tr")
-    assert rows.count() == 40
+    assert 32 <= live.customers <= 50 and rows.count() == live.customers
     p = live.phone
     page.fill("#customer-q", f"+86 {p[:3]}-{p[3:7]}-{p[7:]}")
     click_and_wait(page, "#customer-search")
@@ -245,7 +252,7 @@ def test_customers_list_and_phone_search(page: Page, live: Live) -> None:
     assert cells[0] == str(live.customer_id) and cells[2] == p
 
 
-def test_workspace_switch(page: Page) -> None:
+def test_workspace_switch(page: Page, live: Live) -> None:
     """Switching to the empty second workspace shows 0 and the empty-chart note; and back."""
     login(page)
     with page.expect_navigation():
@@ -256,7 +263,7 @@ def test_workspace_switch(page: Page) -> None:
     assert page.locator("#nav-audit").count() == 0  # an operator there, not an admin
     with page.expect_navigation():
         page.select_option("#workspace-select", label=demo.WORKSPACE)
-    assert page.inner_text("#kpi-total") == "40"
+    assert page.inner_text("#kpi-total") == str(live.customers)
     assert page.locator("#chart-empty").count() == 0
 
 
@@ -267,7 +274,7 @@ def test_logout_needs_csrf_and_ends_the_session(page: Page, live: Live) -> None:
     assert refused.status == 403
     assert refused.json()["code"] == "csrf_failed"
     page.goto("/")
-    assert path(page) == "/" and page.inner_text("#kpi-total") == "40"
+    assert path(page) == "/" and page.inner_text("#kpi-total") == str(live.customers)
     old = session_cookie(page)
     assert old is not None
     click_and_wait(page, "#logout")

@@ -14,6 +14,8 @@ from siyu.core.settings import Settings, get_settings
 from siyu.customers.api import merges as merges_router
 from siyu.customers.api import router as customers_router
 from siyu.ingest.api import router as ingest_router
+from siyu.ingest.upload import UPLOAD_PATH
+from siyu.ingest.upload import router as upload_router
 from siyu.workspaces.api import router as workspaces_router
 
 
@@ -30,6 +32,7 @@ def api_router() -> APIRouter:
     router.include_router(customers_router)
     router.include_router(merges_router)
     router.include_router(ingest_router)
+    router.include_router(upload_router)
     return router
 
 
@@ -45,6 +48,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(api_router())
     app.include_router(console_router())
     app.mount("/static", StaticFiles(directory=str(files("siyu") / "static")), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={UPLOAD_PATH: settings.max_upload_bytes},
+    )
     app.add_middleware(AccessLog)
     return app

@@ -15,6 +15,8 @@ from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.migrate import upgrade
 from siyu.core.settings import get_settings
+from siyu.customers.cli import oneid_app
+from siyu.ingest.cli import import_command
 
 app = typer.Typer(help="siyu (私域): private-domain growth engine", no_args_is_help=True)
 db_app = typer.Typer(help="The operational store")
@@ -25,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(keys_app, name="keys")
 app.add_typer(user_app, name="user")
+app.add_typer(oneid_app, name="oneid")
 console = Console()
 
 
@@ -121,6 +124,9 @@ def keys_rotate() -> None:
     console.print(f"{counts} primary_key={get_keyring().primary}")
 
 
+app.command("import")(import_command)
+
+
 @app.command()
 def serve(host: str | None = None, port: int | None = None, migrate: bool = True) -> None:
     """Serve the API and the console."""
@@ -151,26 +157,33 @@ def worker(once: bool = typer.Option(False, help="Exit when nothing is due")) ->
 
 @app.command()
 def demo(
-    customers: int = typer.Option(300, help="How many customers to generate"),
-    seed: int = 7,
+    customers: int = typer.Option(20_000, min=1, help="How many people to generate"),
+    seed: int = typer.Option(7, help="Random seed: the same seed gives the same private domain"),
     serve_after: bool = typer.Option(
         True, "--serve/--no-serve", help="Serve the console afterwards"
     ),
     port: int | None = None,
 ) -> None:
-    """Load a demo private domain into the store, then serve the console."""
+    """Generate and load a demo beauty-brand private domain, score OneID, serve the console."""
+    from siyu.demo.console import print_summary, progress_bars
     from siyu.demo.service import build
 
-    db = open_db()
-    with console.status("building the demo private domain…"):
-        summary = build(db, customers, seed)
     settings = get_settings()
-    console.print(f"workspace={summary.workspace_id} customers={summary.customers}")
-    if summary.api_key:
-        console.print(f"api key (shown once): {summary.api_key}")
+    db = open_db()
+    with progress_bars(console) as progress:
+        summary = build(
+            db,
+            customers,
+            seed,
+            data_dir=settings.data_dir,
+            progress=progress,
+            on_key=lambda key: console.print(f"api key (shown once): {key}"),
+        )
+    print_summary(console, summary)
     console.print(
         f"console: http://{settings.host}:{port or settings.port}/ "
         f" user={summary.username} password={summary.password}"
     )
+    print(summary.last_line(), flush=True)
     if serve_after:
         serve(port=port, migrate=False)

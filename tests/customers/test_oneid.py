@@ -187,11 +187,9 @@ def test_undo_restores_both_sides_and_later_arrivals_follow_their_identifiers(
     assert undone.status_code == 200 and undone.json()["undone_at"] is not None
     assert live_customers(db) == [a, b]
     with db.transaction() as session:
-        orders = dict(session.execute(select(Order.external_id, Order.customer_id)).tuples().all())
-        events = dict(session.execute(select(Event.event_id, Event.customer_id)).tuples().all())
-        identities = dict(
-            session.execute(select(Identity.type, Identity.customer_id)).tuples().all()
-        )
+        orders = dict(session.execute(select(Order.external_id, Order.customer_id)).all())
+        events = dict(session.execute(select(Event.event_id, Event.customer_id)).all())
+        identities = dict(session.execute(select(Identity.type, Identity.customer_id)).all())
         cust_a, cust_b = session.get(Customer, a), session.get(Customer, b)
         assert (cust_a.city, cust_a.province, cust_b.city, cust_b.province) == (
             "杭州",
@@ -258,15 +256,11 @@ def test_strong_types_are_configurable_per_workspace(
             event(f"{who.workspace_id}-3", {"phone": "13812345678", "wechat_unionid": "oU1"}),
         )
     with db.transaction() as session:
-        live = (
-            session.execute(
-                select(Customer.workspace_id, func.count())
-                .where(Customer.merged_into_id.is_(None))
-                .group_by(Customer.workspace_id)
-            )
-            .tuples()
-            .all()
-        )
+        live = session.execute(
+            select(Customer.workspace_id, func.count())
+            .where(Customer.merged_into_id.is_(None))
+            .group_by(Customer.workspace_id)
+        ).all()
         merges = session.scalars(select(MergeRecord.workspace_id)).all()
         suggested = session.scalars(select(MergeSuggestion)).all()
     # Where the unionid is not strong, the shared unionid only suggests; by default it merges.

@@ -147,19 +147,24 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, by header or by counting the stream."""
+    """Refuse request bodies over the limit with 413, by header or by counting the stream.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `larger` names exact paths (e.g. the file upload) allowed a bigger limit of their own.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.max_bytes)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send)
             return
         seen = 0
@@ -168,7 +173,7 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 raise PayloadTooLarge()
             return message
 

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     locale: str = "zh-CN"
     max_body_bytes: int = 1_048_576
+    # File uploads (POST /api/v1/imports) may be larger than any other request body.
+    max_upload_bytes: int = 200 * 1_048_576
     session_hours: int = 12
     host: str = "127.0.0.1"
     port: int = 8000

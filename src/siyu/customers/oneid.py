@@ -1,23 +1,29 @@
-"""OneID: attach each record's identifiers to one customer, merging on strong ones."""
+"""OneID: attach each record's identifiers to one customer, merging on strong ones.
+
+Resolution runs a batch at a time: known identities are loaded in a few queries, the batch is
+resolved in memory (a union-find over customers), and new customers, identities and
+observations are written with bulk inserts. One record is just a batch of one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal
 from siyu.core.clock import now
 from siyu.core.pii import blind_index
 from siyu.customers import merge as merging
+from siyu.customers.attributes import apply_attributes, new_customer_rows
 from siyu.customers.identifiers import DEFAULT_STRONG
-from siyu.customers.models import Customer, Identity, MergeSuggestion, Observation
+from siyu.customers.models import Identity, MergeSuggestion, Observation
 from siyu.workspaces.models import Workspace
 
-CHUNK = 500
+CHUNK = 900
 
 
 @dataclass
@@ -31,6 +37,31 @@ class Sighting:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Known:
+    """An identity already stored: its id, owner and seen-window."""
+
+    id: int
+    customer: int
+    type: str
+    first: datetime
+    last: datetime
+    dirty: bool = False
+
+
+@dataclass
+class Pending:
+    """An identity first seen in this batch."""
+
+    type: str
+    value: str
+    handle: int
+    source: str
+    first: datetime
+    last: datetime
+    id: int = 0
+
+
 def strong_types(session: Session, workspace_id: int) -> set[str]:
     """The workspace's strong identifier types (configurable; defaults in identifiers.py)."""
     workspace = session.get(Workspace, workspace_id)
@@ -39,146 +70,255 @@ def strong_types(session: Session, workspace_id: int) -> set[str]:
 
 
 class Resolver:
-    """Resolves sightings against the identity graph; one per transaction, batch-friendly."""
+    """Resolves sightings against the identity graph; one per transaction."""
 
     def __init__(self, session: Session, principal: Principal) -> None:
         self.session = session
         self.principal = principal
         self.strong = strong_types(session, principal.workspace_id)
-        self.identities: dict[str, Identity] = {}
-        self.suggested: set[tuple[int, int]] = set()
-
-    def prefetch(self, sightings: Iterable[Sighting]) -> None:
-        """Load every known identity of a batch in a few queries."""
-        wanted = {blind_index(t, v) for s in sightings for t, v in s.identifiers}
-        wanted -= self.identities.keys()
-        keys = list(wanted)
-        for start in range(0, len(keys), CHUNK):
-            stmt = select(Identity).where(
-                Identity.workspace_id == self.principal.workspace_id,
-                Identity.value_bidx.in_(keys[start : start + CHUNK]),
-            )
-            for identity in self.session.scalars(stmt):
-                self.identities[identity.value_bidx] = identity
+        self.known: dict[str, Known] = {}
 
     def resolve(self, sighting: Sighting) -> tuple[int, int | None]:
-        """The customer this record belongs to, and the identity it was resolved through."""
-        keyed = [(t, v, blind_index(t, v)) for t, v in dict.fromkeys(sighting.identifiers)]
-        self.prefetch([sighting])
-        known = [(t, self.identities[b]) for t, _, b in keyed if b in self.identities]
-        strong = {self._canonical(i.customer_id) for t, i in known if t in self.strong}
-        weak = {self._canonical(i.customer_id) for t, i in known if t not in self.strong}
-        if strong:
-            target = min(strong)
-            for other in sorted(strong - {target}):
-                kinds = sorted({t for t, i in known if t in self.strong})
-                merging.merge(
-                    self.session, self.principal, target, other, f"strong:{','.join(kinds)}"
-                )
-        elif weak:
-            target = min(weak)
-        else:
-            target = self._new_customer(sighting)
-        for other in sorted(weak - {target}):
-            self._suggest(
-                target, other, {f"shared_{t}": 1.0 for t, i in known if t not in self.strong}
+        """The customer one record belongs to, and the identity it was resolved through."""
+        return self.resolve_many([sighting])[0]
+
+    def resolve_many(self, sightings: Sequence[Sighting]) -> list[tuple[int, int | None]]:
+        """Resolve a batch in order; returns (customer id, anchor identity id) per sighting."""
+        batch = _Batch(self, sightings)
+        return batch.run()
+
+    def _load(self, keys: Iterable[str]) -> None:
+        missing = [k for k in set(keys) if k not in self.known]
+        for start in range(0, len(missing), CHUNK):
+            stmt = select(
+                Identity.value_bidx,
+                Identity.id,
+                Identity.customer_id,
+                Identity.type,
+                Identity.first_seen_at,
+                Identity.last_seen_at,
+            ).where(
+                Identity.workspace_id == self.principal.workspace_id,
+                Identity.value_bidx.in_(missing[start : start + CHUNK]),
             )
-        anchor = self._attach(target, keyed, sighting)
-        self._apply_attributes(target, sighting)
-        return target, anchor
+            for bidx, id_, customer, kind, first, last in self.session.execute(stmt):
+                self.known[bidx] = Known(id_, customer, kind, first, last)
 
-    def _canonical(self, customer_id: int) -> int:
-        return merging.canonical_id(self.session, customer_id)
 
-    def _new_customer(self, sighting: Sighting) -> int:
-        customer = Customer(
-            workspace_id=self.principal.workspace_id,
-            first_seen_at=sighting.at,
-            last_seen_at=sighting.at,
-        )
-        self.session.add(customer)
-        self.session.flush()
-        return customer.id
+class _Batch:
+    """One resolve_many call: in-memory resolution, then bulk writes."""
 
-    def _attach(
-        self, target: int, keyed: list[tuple[str, str, str]], sighting: Sighting
-    ) -> int | None:
-        attached: list[tuple[str, Identity]] = []
+    def __init__(self, resolver: Resolver, sightings: Sequence[Sighting]) -> None:
+        self.r = resolver
+        self.sightings = sightings
+        self.keyed = [
+            [(t, v, blind_index(t, v)) for t, v in dict.fromkeys(s.identifiers)] for s in sightings
+        ]
+        self.parent: dict[int, int] = {}
+        self.pending: dict[str, Pending] = {}
+        self.new_handles: list[int] = []
+        self.merges: list[tuple[int, int, str]] = []
+        self.suggestions: dict[tuple[int, int], dict[str, float]] = {}
+        self.placed: list[tuple[int, Sighting]] = []
+
+    def find(self, handle: int) -> int:
+        root = handle
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while handle != root:
+            self.parent[handle], handle = root, self.parent.get(handle, handle)
+        return root
+
+    def owner(self, bidx: str) -> int | None:
+        known = self.r.known.get(bidx)
+        if known is not None:
+            return self.find(known.customer)
+        pending = self.pending.get(bidx)
+        return self.find(pending.handle) if pending else None
+
+    def union(self, target: int, other: int, reason: str) -> None:
+        if target > 0 and other > 0:
+            self.merges.append((target, other, reason))
+        self.parent[other] = target
+
+    def run(self) -> list[tuple[int, int | None]]:
+        self.r._load(b for k in self.keyed for _, _, b in k)
+        targets = [self.place(s, k) for s, k in zip(self.sightings, self.keyed, strict=True)]
+        ids = self.write_customers()
+        for survivor, absorbed, reason in self.merges:
+            merging.merge(self.r.session, self.r.principal, survivor, absorbed, reason)
+            self._move_known(absorbed, survivor)
+        self.write_identities(ids)
+        results = [
+            (self.final(t, ids), self.anchor(k, self.final(t, ids)))
+            for t, k in zip(targets, self.keyed, strict=True)
+        ]
+        self.write_observations()
+        self.write_seen()
+        apply_attributes(self.r.session, self.touched())
+        self.write_suggestions(ids)
+        return results
+
+    def place(self, sighting: Sighting, keyed: list[tuple[str, str, str]]) -> int:
+        """Decide the customer (handle) of one sighting and record what it adds."""
+        owners = [(t, o) for t, _, b in keyed if (o := self.owner(b)) is not None]
+        strong = {o for t, o in owners if t in self.r.strong}
+        weak = {o for t, o in owners if t not in self.r.strong}
+        if strong:
+            target = _oldest(strong)
+            kinds = ",".join(sorted({t for t, o in owners if t in self.r.strong}))
+            for other in sorted(strong - {target}):
+                self.union(target, other, f"strong:{kinds}")
+        elif weak:
+            target = _oldest(weak)
+        else:
+            target = -(len(self.new_handles) + 1)
+            self.new_handles.append(target)
+        for other in weak - strong - {target}:
+            a, b = min(target, other), max(target, other)
+            evidence = {
+                f"shared_{t}": 1.0 for t, o in owners if t not in self.r.strong and o in (a, b)
+            }
+            self.suggestions.setdefault((a, b), {}).update(evidence)
         for kind, value, bidx in keyed:
-            identity = self.identities.get(bidx)
-            if identity is None:
-                identity = Identity(
-                    workspace_id=self.principal.workspace_id,
-                    customer_id=target,
-                    type=kind,
-                    value=value,
-                    value_bidx=bidx,
-                    source=sighting.source,
-                    first_seen_at=sighting.at,
-                    last_seen_at=sighting.at,
+            self.see(kind, value, bidx, target, sighting)
+        self.placed.append((target, sighting))
+        return target
+
+    def see(self, kind: str, value: str, bidx: str, target: int, sighting: Sighting) -> None:
+        known = self.r.known.get(bidx)
+        seen = self.pending.get(bidx)
+        if known is not None:
+            if sighting.at < known.first or sighting.at > known.last:
+                known.first, known.last = (
+                    min(known.first, sighting.at),
+                    max(known.last, sighting.at),
                 )
-                self.session.add(identity)
-                self.identities[bidx] = identity
-            else:
-                identity.first_seen_at = min(identity.first_seen_at, sighting.at)
-                identity.last_seen_at = max(identity.last_seen_at, sighting.at)
-            attached.append((kind, identity))
-        if not attached:
-            return None
-        self.session.flush()
-        if len(attached) > 1:
-            for _, identity in attached:
-                self.session.add(
-                    Observation(
-                        workspace_id=self.principal.workspace_id,
-                        record=sighting.record,
-                        identity_id=identity.id,
-                        observed_at=sighting.at,
+                known.dirty = True
+        elif seen is not None:
+            seen.first, seen.last = min(seen.first, sighting.at), max(seen.last, sighting.at)
+        else:
+            self.pending[bidx] = Pending(
+                kind, value, target, sighting.source, sighting.at, sighting.at
+            )
+
+    def final(self, handle: int, ids: dict[int, int]) -> int:
+        root = self.find(handle)
+        return ids.get(root, root)
+
+    def write_customers(self) -> dict[int, int]:
+        roots = [h for h in self.new_handles if self.find(h) == h]
+        if not roots:
+            return {}
+        groups = self.groups()
+        rows = new_customer_rows(self.r.principal.workspace_id, [groups[h] for h in roots])
+        stmt = insert(merging.Customer).returning(merging.Customer.id, sort_by_parameter_order=True)
+        created = list(self.r.session.scalars(stmt, rows))
+        ids = dict(zip(roots, created, strict=True))
+        for handle in self.new_handles:
+            # A new handle may have joined an existing customer later in the batch.
+            ids[handle] = self.final(handle, ids)
+        return ids
+
+    def groups(self) -> dict[int, list[Sighting]]:
+        """Sightings by the root handle they resolved to, in arrival order."""
+        out: dict[int, list[Sighting]] = {}
+        for handle, sighting in self.placed:
+            out.setdefault(self.find(handle), []).append(sighting)
+        return out
+
+    def _move_known(self, absorbed: int, survivor: int) -> None:
+        for known in self.r.known.values():
+            if known.customer == absorbed:
+                known.customer = survivor
+
+    def write_identities(self, ids: dict[int, int]) -> None:
+        if not self.pending:
+            return
+        ws = self.r.principal.workspace_id
+        items = list(self.pending.items())
+        rows = [
+            {
+                "workspace_id": ws,
+                "customer_id": self.final(p.handle, ids),
+                "type": p.type,
+                "value": p.value,
+                "value_bidx": bidx,
+                "source": p.source,
+                "first_seen_at": p.first,
+                "last_seen_at": p.last,
+            }
+            for bidx, p in items
+        ]
+        stmt = insert(Identity).returning(Identity.id, sort_by_parameter_order=True)
+        for (bidx, p), new_id in zip(items, self.r.session.scalars(stmt, rows), strict=True):
+            p.id = new_id
+            self.r.known[bidx] = Known(new_id, self.final(p.handle, ids), p.type, p.first, p.last)
+
+    def anchor(self, keyed: list[tuple[str, str, str]], customer: int) -> int | None:
+        """The identity a record was resolved through: its strongest identifier of that customer."""
+        seen = [self.r.known[b] for _, _, b in keyed]
+        own = [k for k in seen if k.customer == customer]
+        strong = [k for k in own if k.type in self.r.strong]
+        chosen = strong or own or seen
+        return chosen[0].id if chosen else None
+
+    def write_observations(self) -> None:
+        rows = [
+            {
+                "workspace_id": self.r.principal.workspace_id,
+                "record": s.record,
+                "identity_id": self.r.known[b].id,
+                "observed_at": s.at,
+            }
+            for s, keyed in zip(self.sightings, self.keyed, strict=True)
+            if len(keyed) > 1
+            for _, _, b in keyed
+        ]
+        if rows:
+            self.r.session.execute(insert(Observation), rows)
+
+    def write_seen(self) -> None:
+        dirty = [k for k in self.r.known.values() if k.dirty]
+        if dirty:
+            table = Identity.__table__
+            self.r.session.execute(
+                table.update().where(table.c.id == bindparam("k_id")),  # type: ignore[attr-defined]
+                [{"k_id": k.id, "first_seen_at": k.first, "last_seen_at": k.last} for k in dirty],
+            )
+            for k in dirty:
+                k.dirty = False
+
+    def touched(self) -> dict[int, list[Sighting]]:
+        """Existing customers this batch added to (new ones got everything at insert)."""
+        return {root: group for root, group in self.groups().items() if root > 0}
+
+    def write_suggestions(self, ids: dict[int, int]) -> None:
+        for (a, b), evidence in self.suggestions.items():
+            x, y = sorted((self.final(a, ids), self.final(b, ids)))
+            if x == y:
+                continue
+            exists = self.r.session.scalar(
+                select(MergeSuggestion.id).where(
+                    MergeSuggestion.workspace_id == self.r.principal.workspace_id,
+                    MergeSuggestion.customer_a == x,
+                    MergeSuggestion.customer_b == y,
+                )
+            )
+            if exists is None:
+                self.r.session.add(
+                    MergeSuggestion(
+                        workspace_id=self.r.principal.workspace_id,
+                        customer_a=x,
+                        customer_b=y,
+                        score=0.9,
+                        evidence=evidence,
+                        created_at=now(),
                     )
                 )
-        anchor = next(
-            (i for k, i in attached if k in self.strong and i.customer_id == target), None
-        )
-        anchor = anchor or next((i for _, i in attached if i.customer_id == target), attached[0][1])
-        return anchor.id
 
-    def _apply_attributes(self, target: int, sighting: Sighting) -> None:
-        customer = self.session.get(Customer, target)
-        assert customer is not None
-        phones = [v for t, v in sighting.identifiers if t == "phone"]
-        emails = [v for t, v in sighting.identifiers if t == "email"]
-        values = {
-            **sighting.attributes,
-            **({"phone": phones[0]} if phones else {}),
-            **({"email": emails[0]} if emails else {}),
-        }
-        for attr, value in values.items():
-            # The first value seen is kept; a different later value never overwrites silently.
-            if value and getattr(customer, attr) is None:
-                merging._set_attribute(customer, attr, value)
-        customer.first_seen_at = min(filter(None, (customer.first_seen_at, sighting.at)))
-        customer.last_seen_at = max(filter(None, (customer.last_seen_at, sighting.at)))
 
-    def _suggest(self, a: int, b: int, evidence: dict[str, float]) -> None:
-        a, b = min(a, b), max(a, b)
-        if (a, b) in self.suggested:
-            return
-        self.suggested.add((a, b))
-        exists = self.session.scalar(
-            select(MergeSuggestion.id).where(
-                MergeSuggestion.workspace_id == self.principal.workspace_id,
-                MergeSuggestion.customer_a == a,
-                MergeSuggestion.customer_b == b,
-            )
-        )
-        if exists is None:
-            self.session.add(
-                MergeSuggestion(
-                    workspace_id=self.principal.workspace_id,
-                    customer_a=a,
-                    customer_b=b,
-                    score=0.9,
-                    evidence=evidence,
-                    created_at=now(),
-                )
-            )
+def _oldest(handles: set[int]) -> int:
+    """Existing customers (positive ids) win over new ones; the oldest of either kind."""
+    existing = [h for h in handles if h > 0]
+    return min(existing) if existing else max(handles)

@@ -62,7 +62,7 @@ def order_summary(session: Session, customer_id: int) -> OrderSummary:
         .where(Order.customer_id == customer_id)
         .group_by(Order.channel)
     )
-    channels = {channel: n for channel, n in per_channel.tuples()}
+    channels = {channel: n for channel, n in per_channel}
     return OrderSummary(
         orders=row[0],
         paid_fen=row[1],

@@ -163,7 +163,9 @@ def growth(
     """New and cumulative customers per local day over the last `days` days."""
     if not 1 <= days <= 3660:
         raise InvalidField("days", "应在1到3660之间", "must be between 1 and 3660")
-    stmt = scoped(select(Customer.created_at), Customer, principal)
+    # A customer joined the private domain when first seen on any channel, not when imported.
+    joined = func.coalesce(Customer.first_seen_at, Customer.created_at)
+    stmt = scoped(select(joined), Customer, principal).where(Customer.merged_into_id.is_(None))
     zone = ZoneInfo(tz)
     per_day: dict[date, int] = {}
     for (created,) in session.execute(stmt):
@@ -184,12 +186,14 @@ def growth(
 
 def count(session: Session, principal: Principal) -> int:
     """How many customers the caller can see."""
-    return session.scalar(scoped(select(func.count(Customer.id)), Customer, principal)) or 0
+    stmt = scoped(select(func.count(Customer.id)), Customer, principal)
+    return session.scalar(stmt.where(Customer.merged_into_id.is_(None))) or 0
 
 
 def created_since(session: Session, principal: Principal, since: datetime) -> int:
-    """Customers created at or after a time."""
+    """Customers (not merged away) first seen at or after a time."""
+    joined = func.coalesce(Customer.first_seen_at, Customer.created_at)
     stmt = scoped(select(func.count(Customer.id)), Customer, principal).where(
-        Customer.created_at >= since
+        joined >= since, Customer.merged_into_id.is_(None)
     )
     return session.scalar(stmt) or 0

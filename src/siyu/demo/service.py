@@ -1,94 +1,298 @@
-"""The demo private domain: a workspace, an admin, and customers spread over recent months."""
+"""The demo private domain: generated exports and events loaded the way a user loads them.
+
+Platform exports are written as real files into <data dir>/demo/ and imported with the same
+importer as `siyu import`; WeCom, mini-program and store events go through ingest_events, the
+function behind POST /api/v1/events:batch. OneID resolves everything on the way in, and the
+result is scored against the generator's truth.
+"""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
-from datetime import timedelta
+import json
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from siyu.core.auth import system_principal
-from siyu.core.clock import SimulatedClock, get_clock, set_clock
+from siyu.core.auth import Principal, system_principal
+from siyu.core.clock import now
 from siyu.core.db import Database
-from siyu.customers import service as customers
-from siyu.customers.schemas import CustomerCreate
+from siyu.customers import suggestions
+from siyu.customers.models import Customer, MergeRecord, MergeSuggestion
+from siyu.demo import truth
+from siyu.demo.exports import write_exports, youzan_mapping
+from siyu.demo.generator import Dataset, generate
+from siyu.ingest import service as ingest
+from siyu.ingest.importers import import_file
+from siyu.ingest.schemas import ColumnMappingIn
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import Role, User, Workspace
 
 WORKSPACE = "演示美妆品牌"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "siyu-demo-2026"
-SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
-    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
-    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+EVENT_BATCH = 1000  # the most POST /api/v1/events:batch accepts
+MANIFEST = "manifest.json"
+YOUZAN_MAPPING = "有赞订单(含推广渠道)"
+# (channel, label, built-in layout or None for the saved Youzan mapping)
+IMPORTS = (
+    ("tmall", "import Tmall 天猫", "tmall"),
+    ("jd", "import JD 京东", "jd"),
+    ("youzan", "import Youzan 有赞", None),
+    ("douyin", "import Douyin 抖音", "douyin"),
+    ("wecom", "import WeCom 企微客户", "wecom_contacts"),
 )
-GIVEN = (
-    "婷雪丽静敏燕艳娟霞芳娜秀英华慧巧美玉萍红玲桂兰琳晶欣悦佳怡梦涵诗雨思颖晓璐瑶琪菲"
-    "嘉妍宁倩蕾薇洁月"
-)
-PREFIXES = (
-    "138",
-    "139",
-    "136",
-    "137",
-    "150",
-    "151",
-    "152",
-    "158",
-    "159",
-    "186",
-    "187",
-    "188",
-    "177",
-    "135",
-)
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class Step:
+    """One timed step of the load: what went in, what was kept, refused or already there."""
+
+    name: str
+    records: int = 0
+    ok: int = 0
+    failed: int = 0
+    duplicate: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
 class DemoSummary:
+    """What the demo loaded and how well OneID did; `existing` when it was already loaded."""
+
     workspace_id: int
     api_key: str | None
     customers: int
     username: str = ADMIN_USER
     password: str = ADMIN_PASSWORD
+    existing: bool = False
+    persons: int = 0
+    records: int = 0
+    merges: int = 0
+    suggestions: int = 0
+    precision: float | None = None
+    recall: float | None = None
+    recall_if_suggestions_accepted: float | None = None
+    unmapped: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+
+    def last_line(self) -> str:
+        """The machine-readable last line: records, customers, precision and recall."""
+        p = f"{self.precision:.4f}" if self.precision is not None else "-"
+        r = f"{self.recall:.4f}" if self.recall is not None else "-"
+        return f"demo records={self.records} customers={self.customers} precision={p} recall={r}"
 
 
-def fake_person(rng: random.Random, index: int) -> CustomerCreate:
-    """A plausible Chinese customer; unique phone per index."""
-    name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
-    phone = rng.choice(PREFIXES) + f"{(index * 7919 + rng.randrange(10_000)) % 100_000_000:08d}"
-    email = f"user{index}@example.cn" if rng.random() < 0.4 else None
-    return CustomerCreate(name=name, phone=phone, email=email)
+@dataclass
+class _Run:
+    """The parameters of one load, kept in the manifest so an interrupted load resumes."""
+
+    workspace_id: int
+    customers: int
+    seed: int
+    end: str
+    status: str = "loading"
+    summary: dict[str, object] | None = None
 
 
-def build(db: Database, n_customers: int = 300, seed: int = 7, days: int = 120) -> DemoSummary:
-    """Create (or reuse) the demo workspace and fill it; deterministic by seed."""
+def build(
+    db: Database,
+    n_customers: int = 300,
+    seed: int = 7,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+    on_key: Callable[[str], None] | None = None,
+) -> DemoSummary:
+    """Create (or reuse) the demo workspace and load it; deterministic by seed."""
+    # on_key gets the new API key at once, so an interrupted load does not lose it; a re-run
+    # of an interrupted load resumes from the manifest (same seed, size and end time).
+    folder = data_dir / "demo" if data_dir is not None else None
+    run = _read_manifest(folder)
     with db.transaction() as session:
         workspace = session.scalars(select(Workspace).where(Workspace.name == WORKSPACE)).first()
+        key: str | None = None
         if workspace is not None:
-            return DemoSummary(
-                workspace.id, None, customers.count(session, system_principal(workspace.id))
-            )
-        workspace, key = workspaces.create_workspace(session, WORKSPACE)
-        user = session.scalars(select(User).where(User.username == ADMIN_USER)).first()
-        user = user or workspaces.create_user(session, ADMIN_USER, ADMIN_PASSWORD)
-        workspaces.add_member(session, workspace.id, user, Role.admin)
-    rng = random.Random(seed)
-    real = get_clock()
-    clock = SimulatedClock(real.now() - timedelta(days=days))
-    previous = set_clock(clock)
+            if run is None or run.workspace_id != workspace.id or run.status == "complete":
+                return _existing(db, workspace.id, run)
+        else:
+            workspace, key = workspaces.create_workspace(session, WORKSPACE)
+            user = session.scalars(select(User).where(User.username == ADMIN_USER)).first()
+            user = user or workspaces.create_user(session, ADMIN_USER, ADMIN_PASSWORD)
+            workspaces.add_member(session, workspace.id, user, Role.admin)
+            local = now().astimezone(ZoneInfo(workspace.timezone)).replace(tzinfo=None)
+            run = _Run(workspace.id, n_customers, seed, local.isoformat(timespec="seconds"))
+    assert run is not None
+    if key and on_key:
+        on_key(key)
+    _write_manifest(folder, run)
+    with _files(folder) as where:
+        summary = _load(db, run, where, progress)
+    summary.api_key = key
+    run.status, run.summary = "complete", asdict(summary) | {"api_key": None}
+    _write_manifest(folder, run)
+    return summary
+
+
+@contextmanager
+def _files(folder: Path | None) -> Iterator[Path]:
+    """The demo folder, or a temporary one when the caller keeps no data directory."""
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="siyu-demo-") as tmp:
+        yield Path(tmp)
+
+
+def _read_manifest(folder: Path | None) -> _Run | None:
+    path = folder / MANIFEST if folder is not None else None
+    if path is None or not path.exists():
+        return None
+    return _Run(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def _write_manifest(folder: Path | None, run: _Run) -> None:
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(asdict(run), ensure_ascii=False, indent=1)
+    (folder / MANIFEST).write_text(text, encoding="utf-8")
+
+
+def _existing(db: Database, workspace_id: int, run: _Run | None) -> DemoSummary:
+    """The already-loaded demo: the stored summary with today's customer count."""
+    stored = dict(run.summary) if run is not None and run.summary else {}
+    stored.pop("steps", None)
+    summary = DemoSummary(**stored) if stored else DemoSummary(workspace_id, None, 0)  # type: ignore[arg-type]
+    with db.transaction() as session:
+        summary.customers = _count_customers(session, workspace_id)
+    summary.workspace_id, summary.api_key, summary.existing = workspace_id, None, True
+    return summary
+
+
+def _count_customers(session: Session, workspace_id: int) -> int:
+    # Merged customers keep their rows (for undo); only survivors are customers.
+    stmt = select(func.count(Customer.id)).where(
+        Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None)
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+@contextmanager
+def _timed(steps: list[Step], name: str) -> Iterator[Step]:
+    step = Step(name)
+    started = time.perf_counter()
     try:
-        principal = system_principal(workspace.id)
-        step_minutes = days * 24 * 60 / max(n_customers, 1)
-        with db.transaction() as session:
-            for i in range(n_customers):
-                # Growth speeds up over time, as a private domain does once SOPs run.
-                clock.advance(
-                    minutes=step_minutes * rng.uniform(0.2, 1.8) * (1.6 - i / n_customers)
-                )
-                customers.create_customer(session, principal, fake_person(rng, i))
+        yield step
     finally:
-        set_clock(previous)
-    return DemoSummary(workspace.id, key, n_customers)
+        step.seconds = time.perf_counter() - started
+        steps.append(step)
+
+
+def _load(db: Database, run: _Run, folder: Path, progress: Progress | None) -> DemoSummary:
+    tell = progress or (lambda step, done, total: None)
+    principal = system_principal(run.workspace_id)
+    steps: list[Step] = []
+    with _timed(steps, "generate 生成") as step:
+        tell(step.name, 0, None)
+        data = generate(run.customers, run.seed, datetime.fromisoformat(run.end))
+        step.records = len(data.persons)
+    with _timed(steps, "write files 导出文件") as step:
+        files = write_exports(data, folder)
+        step.records = sum(rows for _, rows in files.values())
+    with db.transaction() as session:
+        spec = ColumnMappingIn(
+            name=YOUZAN_MAPPING, columns=youzan_mapping(), constants={"channel": "youzan"}
+        )
+        ingest.save_column_mapping(session, principal, spec)
+    for channel, label, layout in IMPORTS:
+        path, _ = files[channel]
+        with _timed(steps, label) as step:
+            result = import_file(
+                db,
+                principal,
+                path,
+                layout=layout,
+                mapping=None if layout else YOUZAN_MAPPING,
+                progress=_relay(tell, label),
+            )
+            step.records, step.ok, step.failed = result.rows, result.ok, result.failed
+            step.duplicate = result.duplicate
+    with _timed(steps, "events:batch 事件") as step:
+        _send_events(db, principal, data, step, tell)
+    with _timed(steps, "suggest 合并建议") as step:
+        tell(step.name, 0, None)
+        with db.transaction() as session:
+            step.ok = suggestions.generate(session, principal)
+    with _timed(steps, "score 评估") as step:
+        tell(step.name, 0, None)
+        summary = _score(db, run.workspace_id, data)
+        step.records = summary.records
+    summary.steps = steps
+    return summary
+
+
+def _relay(tell: Progress, step: str) -> Callable[[int, int | None], None]:
+    """The importer's (done, total) progress, reported under the step's name."""
+    return lambda done, total: tell(step, done, total)
+
+
+def _send_events(
+    db: Database, principal: Principal, data: Dataset, step: Step, tell: Progress
+) -> None:
+    """Every WeCom, mini-program and store event, in time order, 1,000 per call."""
+    payloads = [e.payload for e in data.events]
+    step.records = len(payloads)
+    tell(step.name, 0, len(payloads))
+    for start in range(0, len(payloads), EVENT_BATCH):
+        batch = payloads[start : start + EVENT_BATCH]
+        with db.transaction() as session:
+            result = ingest.ingest_events(session, principal, batch)
+        step.ok += result.accepted
+        step.duplicate += result.duplicates
+        step.failed += result.rejected
+        tell(step.name, start + len(batch), len(payloads))
+
+
+def _score(db: Database, workspace_id: int, data: Dataset) -> DemoSummary:
+    with db.transaction() as session:
+        scored = truth.score(session, workspace_id, data)
+        relaxed = truth.score(session, workspace_id, data, accept_suggestions=True)
+        merges = session.scalar(
+            select(func.count(MergeRecord.id)).where(
+                MergeRecord.workspace_id == workspace_id, MergeRecord.undone_at.is_(None)
+            )
+        )
+        pending = session.scalar(
+            select(func.count(MergeSuggestion.id)).where(
+                MergeSuggestion.workspace_id == workspace_id, MergeSuggestion.status == "pending"
+            )
+        )
+        customers = _count_customers(session, workspace_id)
+    by_channel: Counter[str] = Counter(o.channel for o in data.orders)
+    by_channel["wecom contacts"] = len(data.contacts)
+    by_channel.update(f"{e.payload['source']} events" for e in data.events)
+    return DemoSummary(
+        workspace_id=workspace_id,
+        api_key=None,
+        customers=customers,
+        persons=len(data.persons),
+        records=scored.records,
+        merges=int(merges or 0),
+        suggestions=int(pending or 0),
+        precision=scored.precision,
+        recall=scored.recall,
+        recall_if_suggestions_accepted=relaxed.recall,
+        unmapped=scored.unmapped,
+        by_channel=dict(by_channel),
+    )

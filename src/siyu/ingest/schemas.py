@@ -126,3 +126,47 @@ class RefundIn(BaseModel):
     amount_fen: int = Field(gt=0, strict=True)
     reason: str | None = Field(default=None, max_length=256)
     lines: list[RefundLineIn] = Field(default_factory=list)
+
+
+class ColumnMappingIn(BaseModel):
+    """A generic layout: the file's headers → siyu field names, plus constants (e.g. channel)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: Literal["orders", "contacts"] = "orders"
+    columns: dict[str, str] = Field(min_length=1, max_length=100)
+    constants: dict[str, str] = Field(default_factory=dict)
+
+
+class ColumnMappingOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    columns: dict[str, str]
+    constants: dict[str, str]
+
+
+class ImportRowError(BaseModel):
+    row: int
+    column: str
+    value: str
+    reason_zh: str
+    reason_en: str
+
+
+class ImportJobOut(BaseModel):
+    """An import's progress and counts; errors are the first rows of its error report."""
+
+    id: int
+    layout: str
+    filename: str
+    status: str
+    rows_done: int
+    rows_ok: int
+    rows_failed: int
+    rows_duplicate: int
+    error: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    errors: list[ImportRowError] = Field(default_factory=list)

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal, get_scoped
 from siyu.core.clock import now
-from siyu.core.errors import Conflict, InvalidField, SiyuError
+from siyu.core.errors import Conflict, InvalidField, NotFound, SiyuError
+from siyu.customers.identifiers import TYPES as IDENTIFIER_TYPES
 from siyu.customers.identifiers import normalize
 from siyu.customers.oneid import Resolver, Sighting
-from siyu.ingest.models import Event, Order, OrderLine, Refund
-from siyu.ingest.schemas import Attributes, BatchResult, EventIn, EventResult, OrderIn, RefundIn
+from siyu.ingest.layouts import mapping_fields
+from siyu.ingest.models import CHANNELS, ColumnMapping, Event, Order, OrderLine, Refund
+from siyu.ingest.schemas import (
+    Attributes,
+    BatchResult,
+    ColumnMappingIn,
+    ColumnMappingOut,
+    EventIn,
+    EventResult,
+    OrderIn,
+    RefundIn,
+)
 from siyu.workspaces.models import Role, Workspace
 
 
@@ -80,45 +92,52 @@ def ingest_events(
         if ids
         else set()
     )
-    resolver = Resolver(session, principal)
-    sightings = {
-        i: Sighting(
-            f"event:{e.event_id}",
-            ident,
-            e.source,
-            to_utc(e.occurred_at, tz),
-            attributes_of(e.attributes),
-        )
-        for i, e, ident in parsed
-    }
-    resolver.prefetch(sightings.values())
-    received = now()
+    fresh: list[tuple[int, EventIn]] = []
+    identifiers = {index: ident for index, _, ident in parsed}
     for index, event, _ in parsed:
         if event.event_id in seen:
             results.append(EventResult(index=index, event_id=event.event_id, status="duplicate"))
             continue
         seen.add(event.event_id)
-        customer_id, identity_id = resolver.resolve(sightings[index])
-        session.add(
-            Event(
-                workspace_id=principal.workspace_id,
-                event_id=event.event_id,
-                customer_id=customer_id,
-                identity_id=identity_id,
-                type=event.type,
-                name=event.name,
-                source=event.source,
-                occurred_at=sightings[index].at,
-                received_at=received,
-                amount_fen=event.amount_fen,
-                properties=event.properties,
-            )
+        fresh.append((index, event))
+    sightings = [
+        Sighting(
+            f"event:{e.event_id}",
+            identifiers[i],
+            e.source,
+            to_utc(e.occurred_at, tz),
+            attributes_of(e.attributes),
+        )
+        for i, e in fresh
+    ]
+    resolved = Resolver(session, principal).resolve_many(sightings)
+    received = now()
+    rows = []
+    for (index, event), sighting, (customer_id, identity_id) in zip(
+        fresh, sightings, resolved, strict=True
+    ):
+        rows.append(
+            {
+                "workspace_id": principal.workspace_id,
+                "event_id": event.event_id,
+                "customer_id": customer_id,
+                "identity_id": identity_id,
+                "type": event.type,
+                "name": event.name,
+                "source": event.source,
+                "occurred_at": sighting.at,
+                "received_at": received,
+                "amount_fen": event.amount_fen,
+                "properties": event.properties,
+            }
         )
         results.append(
             EventResult(
                 index=index, event_id=event.event_id, status="accepted", customer_id=customer_id
             )
         )
+    if rows:
+        session.execute(insert(Event), rows)
     session.flush()
     results.sort(key=lambda r: r.index)
     count = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
@@ -139,55 +158,119 @@ def upsert_order(
     session: Session, principal: Principal, data: OrderIn, resolver: Resolver | None = None
 ) -> tuple[Order, bool]:
     """Store an order once per (channel, external_id); a repeat returns the stored order."""
-    principal.require(Role.operator)
-    existing = session.scalars(
-        select(Order).where(
-            Order.workspace_id == principal.workspace_id,
-            Order.channel == data.channel,
-            Order.external_id == data.external_id,
-        )
-    ).first()
-    if existing is not None:
-        return existing, False
+    ((order_id, created),) = upsert_orders(session, principal, [data], resolver)
+    order = session.get(Order, order_id)
+    assert order is not None
+    return order, created
+
+
+def check_order(data: OrderIn) -> None:
+    """Refuse an order whose amounts or identifiers are wrong (an error names the field)."""
     _check_amounts(data)
+    identifiers_of(data.identifiers)
+
+
+def upsert_orders(
+    session: Session,
+    principal: Principal,
+    orders: Sequence[OrderIn],
+    resolver: Resolver | None = None,
+) -> list[tuple[int, bool]]:
+    """Store orders once each per (channel, external_id): (order id, created) per order.
+
+    One lookup of stored orders, one OneID batch and bulk inserts, so a file import of many
+    orders costs a few statements per chunk. A bad order raises before anything is written.
+    """
+    principal.require(Role.operator)
+    stored = _stored_orders(session, principal.workspace_id, orders)
+    fresh: dict[tuple[str, str], OrderIn] = {}
+    for data in orders:
+        key = (data.channel, data.external_id)
+        if key not in stored and key not in fresh:
+            check_order(data)
+            fresh[key] = data
     tz = workspace_tz(session, principal)
-    ordered_at = to_utc(data.ordered_at, tz)
-    resolver = resolver or Resolver(session, principal)
-    attrs = attributes_of(data.attributes)
-    sighting = Sighting(
-        f"order:{data.channel}:{data.external_id}",
-        identifiers_of(data.identifiers),
-        data.channel,
-        ordered_at,
-        attrs,
-    )
-    customer_id, identity_id = resolver.resolve(sighting)
-    order = Order(
-        workspace_id=principal.workspace_id,
-        external_id=data.external_id,
-        channel=data.channel,
-        customer_id=customer_id,
-        identity_id=identity_id,
-        status=data.status,
-        ordered_at=ordered_at,
-        paid_at=to_utc(data.paid_at, tz) if data.paid_at else None,
-        total_fen=data.total_fen,
-        paid_fen=data.paid_fen,
-        store=data.store,
-        distributor_id=data.distributor_id,
-        touchpoint=data.touchpoint,
-        province=attrs.get("province"),
-        city=attrs.get("city"),
-        address=attrs.get("address"),
-        created_at=now(),
-    )
-    session.add(order)
-    session.flush()
-    session.add_all(
-        OrderLine(workspace_id=principal.workspace_id, order_id=order.id, **line.model_dump())
-        for line in data.lines
-    )
-    return order, True
+    sightings = [
+        Sighting(
+            f"order:{d.channel}:{d.external_id}",
+            identifiers_of(d.identifiers),
+            d.channel,
+            to_utc(d.ordered_at, tz),
+            attributes_of(d.attributes),
+        )
+        for d in fresh.values()
+    ]
+    resolved = (resolver or Resolver(session, principal)).resolve_many(sightings)
+    created_at = now()
+    rows = []
+    for data, sighting, (customer_id, identity_id) in zip(
+        fresh.values(), sightings, resolved, strict=True
+    ):
+        attrs = sighting.attributes
+        rows.append(
+            {
+                "workspace_id": principal.workspace_id,
+                "external_id": data.external_id,
+                "channel": data.channel,
+                "customer_id": customer_id,
+                "identity_id": identity_id,
+                "status": data.status,
+                "ordered_at": sighting.at,
+                "paid_at": to_utc(data.paid_at, tz) if data.paid_at else None,
+                "total_fen": data.total_fen,
+                "paid_fen": data.paid_fen,
+                "refunded_fen": 0,
+                "store": data.store,
+                "distributor_id": data.distributor_id,
+                "touchpoint": data.touchpoint,
+                "province": attrs.get("province"),
+                "city": attrs.get("city"),
+                "address": attrs.get("address"),
+                "created_at": created_at,
+            }
+        )
+    ids: list[int] = []
+    if rows:
+        stmt = insert(Order).returning(Order.id, sort_by_parameter_order=True)
+        ids = list(session.scalars(stmt, rows))
+        lines = [
+            {
+                "workspace_id": principal.workspace_id,
+                "order_id": order_id,
+                "refunded_quantity": 0,
+                "refunded_fen": 0,
+                **line.model_dump(),
+            }
+            for order_id, data in zip(ids, fresh.values(), strict=True)
+            for line in data.lines
+        ]
+        if lines:
+            session.execute(insert(OrderLine), lines)
+    new = dict(zip(fresh, ids, strict=True))
+    results: list[tuple[int, bool]] = []
+    for data in orders:
+        key = (data.channel, data.external_id)
+        if key in new:
+            # The first occurrence of a new order created it; any repeat is a duplicate.
+            stored[key] = new.pop(key)
+            results.append((stored[key], True))
+        else:
+            results.append((stored[key], False))
+    return results
+
+
+def _stored_orders(
+    session: Session, workspace_id: int, orders: Sequence[OrderIn]
+) -> dict[tuple[str, str], int]:
+    keys = list({(o.channel, o.external_id) for o in orders})
+    found: dict[tuple[str, str], int] = {}
+    for start in range(0, len(keys), 500):
+        stmt = select(Order.channel, Order.external_id, Order.id).where(
+            Order.workspace_id == workspace_id,
+            tuple_(Order.channel, Order.external_id).in_(keys[start : start + 500]),
+        )
+        found.update({(c, e): i for c, e, i in session.execute(stmt)})
+    return found
 
 
 def _check_amounts(data: OrderIn) -> None:
@@ -241,3 +324,75 @@ def refund(session: Session, principal: Principal, order_id: int, data: RefundIn
     session.add(record)
     session.flush()
     return record
+
+
+def save_column_mapping(
+    session: Session, principal: Principal, data: ColumnMappingIn
+) -> ColumnMapping:
+    """Save (or replace, by name) a generic layout; a mapping that cannot import is refused."""
+    principal.require(Role.operator)
+    allowed = mapping_fields(data.kind)
+    fields = list(data.columns.values())
+    for header, fld in data.columns.items():
+        if not header.strip() or header.startswith("="):
+            raise InvalidField(
+                "columns", "表头不能为空或以 = 开头", "a header is empty or starts with ="
+            )
+        if fld not in allowed:
+            raise InvalidField(f"columns.{header}", f"未知的字段 {fld}", f"unknown field {fld}")
+        if fields.count(fld) > 1:
+            raise InvalidField(f"columns.{header}", f"字段 {fld} 重复", f"field {fld} mapped twice")
+    for key, value in data.constants.items():
+        ok = (key == "channel" and value in CHANNELS) or (
+            key == "amounts" and value in ("order", "line")
+        )
+        if not ok:
+            raise InvalidField(f"constants.{key}", "不支持的常量", "unsupported constant or value")
+    needed: list[tuple[str, ...]] = [tuple(IDENTIFIER_TYPES)]
+    if data.kind == "orders":
+        needed += [("external_id",), ("ordered_at",), ("paid_fen", "paid_yuan")]
+        if "channel" not in data.constants:
+            needed.append(("channel",))
+    else:
+        needed.append(("added_at",))
+    for options in needed:
+        if not set(options) & set(fields):
+            name = options[0] if len(options) < 3 else "identifier"
+            raise InvalidField("columns", f"缺少字段 {name}", f"no column maps to {name}")
+    mapping = session.scalars(
+        select(ColumnMapping).where(
+            ColumnMapping.workspace_id == principal.workspace_id, ColumnMapping.name == data.name
+        )
+    ).first()
+    if mapping is None:
+        mapping = ColumnMapping(workspace_id=principal.workspace_id, name=data.name)
+        session.add(mapping)
+    mapping.kind = data.kind
+    # Constants live beside the headers under "=<field>" keys (no column of their own).
+    mapping.columns = {**data.columns, **{f"={k}": v for k, v in data.constants.items()}}
+    session.flush()
+    return mapping
+
+
+def get_column_mapping(session: Session, principal: Principal, name: str) -> ColumnMapping:
+    """A saved mapping of the caller's workspace by name."""
+    mapping = session.scalars(
+        select(ColumnMapping).where(
+            ColumnMapping.workspace_id == principal.workspace_id, ColumnMapping.name == name
+        )
+    ).first()
+    if mapping is None:
+        raise NotFound(zh=f"没有名为 {name} 的列映射", en=f"No column mapping named {name}")
+    return mapping
+
+
+def column_mapping_out(mapping: ColumnMapping) -> ColumnMappingOut:
+    """A saved mapping with its constants split back out."""
+    cols = mapping.columns or {}
+    return ColumnMappingOut(
+        id=mapping.id,
+        name=mapping.name,
+        kind=mapping.kind,
+        columns={k: v for k, v in cols.items() if not k.startswith("=")},
+        constants={k[1:]: v for k, v in cols.items() if k.startswith("=")},
+    )

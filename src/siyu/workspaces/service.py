@@ -127,7 +127,7 @@ def memberships(session: Session, user_id: int) -> list[tuple[Membership, Worksp
         .where(Membership.user_id == user_id)
         .order_by(Workspace.name)
     )
-    return [(m, w) for m, w in session.execute(stmt).tuples()]
+    return [(m, w) for m, w in session.execute(stmt)]
 
 
 def login(
