@@ -106,6 +106,8 @@ def profiled(enabled: bool, label: str, top: int = 25) -> Iterator[None]:
         stats = pstats.Stats(prof, stream=out)
         stats.sort_stats("tottime").print_stats(top)
         stats.sort_stats("cumulative").print_stats(top)
+        if os.environ.get("BENCH_CALLERS"):
+            stats.print_callers(os.environ["BENCH_CALLERS"])
         print(f"--- profile: {label} ---\n{out.getvalue()}", file=sys.stderr)
 
 

@@ -39,3 +39,48 @@ def test_ciphertext_column_is_not_plaintext(db: Database, tenant) -> None:  # ty
         ).scalar_one()  # type: ignore[attr-defined]
         assert session.scalars(select(Customer.phone)).one() == "13900001111"
     assert b"13900001111" not in bytes(raw)
+
+
+def test_bulk_insert_reads_back_like_orm_rows(db: Database, tenant) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from siyu.core.db import bulk_insert, reserve_ids, table_of
+
+    shanghai = timezone(timedelta(hours=8))
+    with db.transaction() as session:
+        session.add(Customer(workspace_id=tenant.workspace_id, name="先来"))
+        session.flush()
+        first = session.scalar(select(func.max(Customer.id)))
+        ids = reserve_ids(session, table_of(Customer), 3)
+        assert len(set(ids)) == 3 and min(ids) > first
+        rows = [
+            {
+                "id": i,
+                "workspace_id": tenant.workspace_id,
+                "name": f"客户{i}",
+                "phone": None,
+                "first_seen_at": datetime(2025, 6, 18, 20, 0, n, tzinfo=shanghai),
+            }
+            for n, i in enumerate(ids)
+        ]
+        bulk_insert(session, table_of(Customer), rows)
+    with db.transaction() as session:
+        got = session.scalars(select(Customer).where(Customer.id.in_(ids))).all()
+        assert sorted((c.id, c.name, c.phone, c.first_seen_at) for c in got) == [
+            (i, f"客户{i}", None, datetime(2025, 6, 18, 12, 0, n, tzinfo=UTC))
+            for n, i in enumerate(ids)
+        ]
+        # Defaults the rows left out were filled in.
+        assert all(c.created_at is not None for c in got)
+        # Encrypted at rest like an ORM insert: the stored name is not the plaintext.
+        raw = session.execute(
+            select(table_of(Customer).c.name.cast(table_of(Customer).c.name.type.impl)).where(
+                Customer.id == ids[0]
+            )
+        ).scalar_one()  # type: ignore[attr-defined]
+        assert f"客户{ids[0]}" not in str(raw)
+        # The next ordinary insert takes an id after the reserved ones.
+        later = Customer(workspace_id=tenant.workspace_id, name="后来")
+        session.add(later)
+        session.flush()
+        assert later.id > max(ids)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +48,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        # The text SQLAlchemy's SQLite DATETIME writes, made in C (bulk loads bind millions).
+        return _sqlite_text
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return _sqlite_datetime
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -122,3 +156,76 @@ def _run_after_rollback(session: Session) -> None:
         session.commit()
     except Exception:
         session.rollback()
+
+
+_SEQUENCES: dict[str, str] = {}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, for Core bulk statements (no ORM bookkeeping per row)."""
+    return cast(Table, model.__table__)
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """Primary keys for rows about to be inserted in bulk, so no insert needs RETURNING."""
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        if table.name not in _SEQUENCES:
+            found = session.scalar(
+                text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
+            )
+            _SEQUENCES[table.name] = str(found)
+        stmt = text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)")
+        return list(session.scalars(stmt, {"s": _SEQUENCES[table.name], "n": count}))
+    # SQLite has one writer: once this transaction has written, nobody else can insert until it
+    # ends, so the ids after max(id) are ours. The empty delete takes that write lock.
+    session.execute(table.delete().where(table.c.id < 0))
+    top = session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + 1 + count))
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows with the columns' own conversions and the driver's fastest path.
+
+    SQLAlchemy's executemany costs ~25 µs a row in parameter handling; here each column's bind
+    processor is looked up once, rows become tuples, and they go to SQLite's executemany or
+    PostgreSQL's COPY. Every row must have the same keys; missing columns get their defaults.
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    names = list(rows[0])
+    defaults = [c for c in table.columns if c.name not in rows[0] and c.default is not None]
+    converters = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    fills = [_default_of(c) for c in defaults]
+    converters += [c.type.dialect_impl(dialect).bind_processor(dialect) for c in defaults]
+    columns = names + [c.name for c in defaults]
+    tuples = [
+        tuple(
+            f(v) if f and v is not None else v
+            for f, v in zip(
+                converters, [row[n] for n in names] + [fill() for fill in fills], strict=True
+            )
+        )
+        for row in rows
+    ]
+    quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+    name = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
+            for values in tuples:
+                copy.write_row(values)
+        return
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {name} ({quoted}) VALUES ({marks})", tuples)
+
+
+def _default_of(column: Any) -> Callable[[], Any]:
+    default = column.default
+    if default.is_callable:
+        return lambda: default.arg(None)
+    return lambda: default.arg

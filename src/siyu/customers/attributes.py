@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import now
+from siyu.core.db import table_of
 from siyu.core.pii import blind_index
 from siyu.customers.models import ATTRIBUTES, Customer
 
@@ -59,34 +60,37 @@ def apply_attributes(session: Session, touched: dict[int, list[Sighting]]) -> No
     """Fill gaps and widen the seen-window of existing customers a batch added to."""
     if not touched:
         return
+    session.flush()  # loaded customers are expired below: their pending changes must be saved
     nulls = [getattr(Customer, a).is_(None) for a in ATTRIBUTES]
     stmt = select(Customer.id, Customer.first_seen_at, Customer.last_seen_at, *nulls).where(
         Customer.id.in_(list(touched))
     )
-    windows = []
+    changes: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in session.execute(stmt):
         customer_id, first, last, empty = row[0], row[1], row[2], row[3:]
         sightings = touched[customer_id]
         values = observed(sightings)
-        gaps = {
+        change: dict[str, Any] = {
             a: values[a]
             for a, is_empty in zip(ATTRIBUTES, empty, strict=True)
             if is_empty and a in values
         }
-        if gaps:
-            customer = session.get(Customer, customer_id)
-            assert customer is not None
-            for attr, value in gaps.items():
-                setattr(customer, attr, value)
-                if attr in INDEXED:
-                    setattr(customer, f"{attr}_bidx", blind_index(attr, value))
+        for attr in INDEXED:
+            if attr in change:
+                change[f"{attr}_bidx"] = blind_index(attr, change[attr])
         times = [s.at for s in sightings]
         new_first = min([first, *times]) if first else min(times)
         new_last = max([last, *times]) if last else max(times)
         if (new_first, new_last) != (first, last):
-            windows.append(
-                {"c_id": customer_id, "first_seen_at": new_first, "last_seen_at": new_last}
-            )
-    if windows:
-        table = Customer.__table__
-        session.execute(table.update().where(table.c.id == bindparam("c_id")), windows)  # type: ignore[attr-defined]
+            change.update(first_seen_at=new_first, last_seen_at=new_last)
+        if change:
+            changes.setdefault(frozenset(change), []).append({"c_id": customer_id, **change})
+    table = table_of(Customer)
+    update = table.update().where(table.c.id == bindparam("c_id"))
+    # One executemany per set of changed columns (each needs the same keys in every row).
+    for rows in changes.values():
+        session.execute(update, rows)
+    changed = {row["c_id"] for rows in changes.values() for row in rows}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Customer) and obj.id in changed:
+            session.expire(obj)

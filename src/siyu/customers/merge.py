@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.core import audit
@@ -52,36 +53,127 @@ def merge(
     session: Session, principal: Principal, survivor_id: int, absorbed_id: int, reason: str
 ) -> MergeRecord:
     """Move everything of `absorbed` to `survivor`; the survivor's values win, gaps are filled."""
-    survivor, absorbed = session.get(Customer, survivor_id), session.get(Customer, absorbed_id)
-    for c in (survivor, absorbed):
-        if c is None or c.workspace_id != principal.workspace_id:
-            raise NotFound()
-    assert survivor is not None and absorbed is not None
-    if survivor.id == absorbed.id or survivor.merged_into_id or absorbed.merged_into_id:
-        raise Conflict(
-            zh="只能合并两个不同且未被合并的客户",
-            en="Only two distinct, unmerged customers can be merged",
+    return merge_many(session, principal, [(survivor_id, absorbed_id, reason)])[0]
+
+
+def merge_many(
+    session: Session, principal: Principal, pairs: Sequence[tuple[int, int, str]]
+) -> list[MergeRecord]:
+    """Merge pairs in order with a few statements per owned table; a→b then b→c is a→c, b→c."""
+    final = _final_pairs(pairs)
+    ids = {i for s, a, _ in final for i in (s, a)}
+    customers = _load_unmerged(session, principal, ids)
+    watermarks, moved = _move_owned(session, [(s, a) for s, a, _ in final])
+    records = []
+    for survivor_id, absorbed_id, reason in final:
+        survivor, absorbed = customers[survivor_id], customers[absorbed_id]
+        record = MergeRecord(
+            workspace_id=principal.workspace_id,
+            survivor_id=survivor.id,
+            absorbed_id=absorbed.id,
+            reason=reason,
+            actor=principal.actor,
+            at=now(),
+            survivor_before=_snapshot(survivor),
+            absorbed_before=_snapshot(absorbed),
+            moved=moved.get(absorbed.id, {}),
+            watermarks=watermarks,
+            conflicts=_fold(survivor, absorbed),
         )
-    record = MergeRecord(
-        workspace_id=principal.workspace_id,
-        survivor_id=survivor.id,
-        absorbed_id=absorbed.id,
-        reason=reason,
-        actor=principal.actor,
-        at=now(),
-        survivor_before=_snapshot(survivor),
-        absorbed_before=_snapshot(absorbed),
-        moved={},
+        absorbed.merged_into_id = survivor.id
+        records.append(record)
+    session.add_all(records)
+    session.flush()
+    for record in records:
+        audit.record(
+            session,
+            principal,
+            "merge",
+            "customer",
+            record.survivor_id,
+            absorbed=record.absorbed_id,
+            reason=record.reason,
+        )
+    return records
+
+
+def _final_pairs(pairs: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Each absorbed customer with the survivor it ends in; a customer can't absorb itself."""
+    into: dict[int, int] = {}
+
+    def find(customer: int) -> int:
+        while customer in into:
+            customer = into[customer]
+        return customer
+
+    ordered = []
+    for survivor, absorbed, reason in pairs:
+        s, a = find(survivor), find(absorbed)
+        if s == a:
+            raise _not_two()
+        into[a] = s
+        ordered.append((a, reason))
+    return [(find(a), a, reason) for a, reason in ordered]
+
+
+def _not_two() -> Conflict:
+    return Conflict(
+        zh="只能合并两个不同且未被合并的客户",
+        en="Only two distinct, unmerged customers can be merged",
     )
-    moved: dict[str, list[int]] = {}
+
+
+def _load_unmerged(session: Session, principal: Principal, ids: set[int]) -> dict[int, Customer]:
+    found: dict[int, Customer] = {}
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 500):
+        stmt = select(Customer).where(Customer.id.in_(wanted[start : start + 500]))
+        found.update({c.id: c for c in session.scalars(stmt)})
+    for customer_id in wanted:
+        customer = found.get(customer_id)
+        if customer is None or customer.workspace_id != principal.workspace_id:
+            raise NotFound()
+        if customer.merged_into_id is not None:
+            raise _not_two()
+    return found
+
+
+def _move_owned(
+    session: Session, pairs: list[tuple[int, int]]
+) -> tuple[dict[str, int], dict[int, dict[str, list[int]]]]:
+    """Re-own every row of the absorbed customers; per table the highest id before the merge."""
+    into = {absorbed: survivor for survivor, absorbed in pairs}
+    absorbed_ids = sorted(into)
     watermarks: dict[str, int] = {}
+    moved: dict[int, dict[str, list[int]]] = {}
     for model in OWNED:
-        table = model.__tablename__
-        watermarks[table] = session.scalar(select(func.max(model.id))) or 0
-        ids = list(session.scalars(select(model.id).where(model.customer_id == absorbed.id)))
-        if ids:
-            session.execute(update(model).where(model.id.in_(ids)).values(customer_id=survivor.id))
-            moved[table] = ids
+        name, table = model.__tablename__, model.__table__
+        watermarks[name] = session.scalar(select(func.max(table.c.id))) or 0
+        owners: set[int] = set()
+        for start in range(0, len(absorbed_ids), 500):
+            chunk = absorbed_ids[start : start + 500]
+            rows = session.execute(
+                select(table.c.id, table.c.customer_id).where(table.c.customer_id.in_(chunk))
+            )
+            for row_id, owner in rows:
+                moved.setdefault(owner, {}).setdefault(name, []).append(row_id)
+                owners.add(owner)
+        if owners:
+            session.execute(
+                table.update()
+                .where(table.c.customer_id == bindparam("old_owner"))
+                .values(customer_id=bindparam("new_owner")),
+                [{"old_owner": a, "new_owner": into[a]} for a in sorted(owners)],
+            )
+    # Rows already loaded in this session must not keep their old owner.
+    for obj in list(session.identity_map.values()):
+        if type(obj) in OWNED and getattr(obj, "customer_id", None) in into:
+            session.expire(obj, ["customer_id"])
+    return watermarks, moved
+
+
+def _fold(survivor: Customer, absorbed: Customer) -> list[dict[str, str]]:
+    """Fill the survivor's gaps from the absorbed; each differing value is a recorded conflict."""
     conflicts = []
     for attr in ATTRIBUTES:
         mine, theirs = getattr(survivor, attr), getattr(absorbed, attr)
@@ -94,14 +186,7 @@ def merge(
     survivor.first_seen_at = min(seen) if seen else None
     last = [t for t in (survivor.last_seen_at, absorbed.last_seen_at) if t]
     survivor.last_seen_at = max(last) if last else None
-    absorbed.merged_into_id = survivor.id
-    record.moved, record.watermarks, record.conflicts = moved, watermarks, conflicts
-    session.add(record)
-    session.flush()
-    audit.record(
-        session, principal, "merge", "customer", survivor.id, absorbed=absorbed.id, reason=reason
-    )
-    return record
+    return conflicts
 
 
 def unmerge(session: Session, principal: Principal, merge_id: int) -> MergeRecord:

@@ -11,16 +11,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal
 from siyu.core.clock import now
+from siyu.core.db import bulk_insert, reserve_ids, table_of
 from siyu.core.pii import blind_index
 from siyu.customers import merge as merging
 from siyu.customers.attributes import apply_attributes, new_customer_rows
 from siyu.customers.identifiers import DEFAULT_STRONG
-from siyu.customers.models import Identity, MergeSuggestion, Observation
+from siyu.customers.models import Customer, Identity, MergeSuggestion, Observation
 from siyu.workspaces.models import Workspace
 
 CHUNK = 900
@@ -87,22 +88,28 @@ class Resolver:
         batch = _Batch(self, sightings)
         return batch.run()
 
-    def _load(self, keys: Iterable[str]) -> None:
-        missing = [k for k in set(keys) if k not in self.known]
-        for start in range(0, len(missing), CHUNK):
-            stmt = select(
-                Identity.value_bidx,
-                Identity.id,
-                Identity.customer_id,
-                Identity.type,
-                Identity.first_seen_at,
-                Identity.last_seen_at,
-            ).where(
-                Identity.workspace_id == self.principal.workspace_id,
-                Identity.value_bidx.in_(missing[start : start + CHUNK]),
-            )
-            for bidx, id_, customer, kind, first, last in self.session.execute(stmt):
-                self.known[bidx] = Known(id_, customer, kind, first, last)
+    def _load(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Fetch the stored identities among (type, blind index) keys not yet known."""
+        by_type: dict[str, list[str]] = {}
+        for kind, bidx in set(keys):
+            if bidx not in self.known:
+                by_type.setdefault(kind, []).append(bidx)
+        for kind, missing in by_type.items():
+            # Type first, so the lookup walks the unique index (workspace, type, value_bidx).
+            for start in range(0, len(missing), CHUNK):
+                stmt = select(
+                    Identity.value_bidx,
+                    Identity.id,
+                    Identity.customer_id,
+                    Identity.first_seen_at,
+                    Identity.last_seen_at,
+                ).where(
+                    Identity.workspace_id == self.principal.workspace_id,
+                    Identity.type == kind,
+                    Identity.value_bidx.in_(missing[start : start + CHUNK]),
+                )
+                for bidx, id_, customer, first, last in self.session.execute(stmt):
+                    self.known[bidx] = Known(id_, customer, kind, first, last)
 
 
 class _Batch:
@@ -142,12 +149,13 @@ class _Batch:
         self.parent[other] = target
 
     def run(self) -> list[tuple[int, int | None]]:
-        self.r._load(b for k in self.keyed for _, _, b in k)
+        self.r._load((t, b) for k in self.keyed for t, _, b in k)
         targets = [self.place(s, k) for s, k in zip(self.sightings, self.keyed, strict=True)]
         ids = self.write_customers()
-        for survivor, absorbed, reason in self.merges:
-            merging.merge(self.r.session, self.r.principal, survivor, absorbed, reason)
-            self._move_known(absorbed, survivor)
+        if self.merges:
+            merging.merge_many(self.r.session, self.r.principal, self.merges)
+            for known in self.r.known.values():
+                known.customer = self.find(known.customer)
         self.write_identities(ids)
         results = [
             (self.final(t, ids), self.anchor(k, self.final(t, ids)))
@@ -212,8 +220,11 @@ class _Batch:
             return {}
         groups = self.groups()
         rows = new_customer_rows(self.r.principal.workspace_id, [groups[h] for h in roots])
-        stmt = insert(merging.Customer).returning(merging.Customer.id, sort_by_parameter_order=True)
-        created = list(self.r.session.scalars(stmt, rows))
+        table = table_of(Customer)
+        created = reserve_ids(self.r.session, table, len(rows))
+        for row, new_id in zip(rows, created, strict=True):
+            row["id"] = new_id
+        bulk_insert(self.r.session, table, rows)
         ids = dict(zip(roots, created, strict=True))
         for handle in self.new_handles:
             # A new handle may have joined an existing customer later in the batch.
@@ -226,11 +237,6 @@ class _Batch:
         for handle, sighting in self.placed:
             out.setdefault(self.find(handle), []).append(sighting)
         return out
-
-    def _move_known(self, absorbed: int, survivor: int) -> None:
-        for known in self.r.known.values():
-            if known.customer == absorbed:
-                known.customer = survivor
 
     def write_identities(self, ids: dict[int, int]) -> None:
         if not self.pending:
@@ -250,8 +256,12 @@ class _Batch:
             }
             for bidx, p in items
         ]
-        stmt = insert(Identity).returning(Identity.id, sort_by_parameter_order=True)
-        for (bidx, p), new_id in zip(items, self.r.session.scalars(stmt, rows), strict=True):
+        table = table_of(Identity)
+        new_ids = reserve_ids(self.r.session, table, len(rows))
+        for row, new_id in zip(rows, new_ids, strict=True):
+            row["id"] = new_id
+        bulk_insert(self.r.session, table, rows)
+        for (bidx, p), new_id in zip(items, new_ids, strict=True):
             p.id = new_id
             self.r.known[bidx] = Known(new_id, self.final(p.handle, ids), p.type, p.first, p.last)
 
@@ -276,12 +286,12 @@ class _Batch:
             for _, _, b in keyed
         ]
         if rows:
-            self.r.session.execute(insert(Observation), rows)
+            bulk_insert(self.r.session, table_of(Observation), rows)
 
     def write_seen(self) -> None:
         dirty = [k for k in self.r.known.values() if k.dirty]
         if dirty:
-            table = Identity.__table__
+            table = table_of(Identity)
             self.r.session.execute(
                 table.update().where(table.c.id == bindparam("k_id")),  # type: ignore[attr-defined]
                 [{"k_id": k.id, "first_seen_at": k.first, "last_seen_at": k.last} for k in dirty],

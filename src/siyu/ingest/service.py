@@ -8,11 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal, get_scoped
 from siyu.core.clock import now
+from siyu.core.db import bulk_insert, reserve_ids, table_of
 from siyu.core.errors import Conflict, InvalidField, NotFound, SiyuError
 from siyu.customers.identifiers import TYPES as IDENTIFIER_TYPES
 from siyu.customers.identifiers import normalize
@@ -136,9 +137,7 @@ def ingest_events(
                 index=index, event_id=event.event_id, status="accepted", customer_id=customer_id
             )
         )
-    if rows:
-        session.execute(insert(Event), rows)
-    session.flush()
+    bulk_insert(session, table_of(Event), rows)
     results.sort(key=lambda r: r.index)
     count = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
     return BatchResult(
@@ -229,10 +228,11 @@ def upsert_orders(
                 "created_at": created_at,
             }
         )
-    ids: list[int] = []
+    ids = reserve_ids(session, table_of(Order), len(rows))
+    for row, order_id in zip(rows, ids, strict=True):
+        row["id"] = order_id
     if rows:
-        stmt = insert(Order).returning(Order.id, sort_by_parameter_order=True)
-        ids = list(session.scalars(stmt, rows))
+        bulk_insert(session, table_of(Order), rows)
         lines = [
             {
                 "workspace_id": principal.workspace_id,
@@ -244,8 +244,7 @@ def upsert_orders(
             for order_id, data in zip(ids, fresh.values(), strict=True)
             for line in data.lines
         ]
-        if lines:
-            session.execute(insert(OrderLine), lines)
+        bulk_insert(session, table_of(OrderLine), lines)
     new = dict(zip(fresh, ids, strict=True))
     results: list[tuple[int, bool]] = []
     for data in orders:
