@@ -91,11 +91,12 @@ class Stopwatch:
 
 
 @contextmanager
-def profiled(enabled: bool, label: str, top: int = 25) -> Iterator[None]:
+def profiled(enabled: bool, label: str, top: int = 0) -> Iterator[None]:
     """cProfile the block when enabled; print the top functions by own time to stderr."""
     if not enabled:
         yield
         return
+    top = top or int(os.environ.get("BENCH_TOP", "25"))
     prof = cProfile.Profile()
     prof.enable()
     try:

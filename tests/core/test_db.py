@@ -84,3 +84,34 @@ def test_bulk_insert_reads_back_like_orm_rows(db: Database, tenant) -> None:  # 
         session.add(later)
         session.flush()
         assert later.id > max(ids)
+
+
+def test_concurrent_sqlite_writers_wait_instead_of_failing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A transaction that read before another committed must still be able to write."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    database = Database.from_url(f"sqlite:///{tmp_path / 'w.db'}")
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE t (n INTEGER)"))
+    errors: list[BaseException] = []
+
+    def writer(n: int, pause: float) -> None:
+        try:
+            with database.transaction() as session:
+                session.execute(text("SELECT count(*) FROM t")).scalar()
+                time.sleep(pause)
+                session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    slow = threading.Thread(target=writer, args=(1, 0.3))
+    slow.start()
+    time.sleep(0.1)
+    writer(2, 0)
+    slow.join()
+    assert errors == []
+    with database.transaction() as session:
+        assert sorted(session.scalars(text("SELECT n FROM t"))) == [1, 2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -64,9 +65,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(sep=" ", timespec="microseconds")
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # The first 26 characters: without any "+00:00".
+    return value.isoformat(sep=" ", timespec="microseconds")[:26]
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:
@@ -95,7 +97,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, open transactions, so SAVEPOINTs nest correctly.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # IMMEDIATE takes the single write lock up front: a deferred transaction that read
+        # before another committed can't upgrade and fails at once (SQLITE_BUSY), whereas
+        # this one waits its turn (the busy timeout above).
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -198,19 +203,24 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     dialect = conn.dialect
     names = list(rows[0])
     defaults = [c for c in table.columns if c.name not in rows[0] and c.default is not None]
-    converters = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-    fills = [_default_of(c) for c in defaults]
-    converters += [c.type.dialect_impl(dialect).bind_processor(dialect) for c in defaults]
     columns = names + [c.name for c in defaults]
-    tuples = [
-        tuple(
-            f(v) if f and v is not None else v
-            for f, v in zip(
-                converters, [row[n] for n in names] + [fill() for fill in fills], strict=True
-            )
-        )
-        for row in rows
+    kinds = [table.c[n].type for n in names] + [c.type for c in defaults]
+    converters = [
+        (i, f)
+        for i, kind in enumerate(kinds)
+        if (f := kind.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
+    fills = [_default_of(c) for c in defaults]
+    pick = itemgetter(*names)
+    tuples = []
+    for row in rows:
+        picked = pick(row)
+        values = [picked] if len(names) == 1 else list(picked)
+        values += [fill() for fill in fills]
+        for i, convert in converters:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        tuples.append(tuple(values))
     quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
     name = dialect.identifier_preparer.format_table(table)
     if dialect.name == "postgresql":

@@ -118,12 +118,13 @@ def build(
     # of an interrupted load resumes from the manifest (same seed, size and end time).
     folder = data_dir / "demo" if data_dir is not None else None
     run = _read_manifest(folder)
+    loaded: int | None = None
     with db.transaction() as session:
         workspace = session.scalars(select(Workspace).where(Workspace.name == WORKSPACE)).first()
         key: str | None = None
         if workspace is not None:
             if run is None or run.workspace_id != workspace.id or run.status == "complete":
-                return _existing(db, workspace.id, run)
+                loaded = workspace.id
         else:
             workspace, key = workspaces.create_workspace(session, WORKSPACE)
             user = session.scalars(select(User).where(User.username == ADMIN_USER)).first()
@@ -131,6 +132,8 @@ def build(
             workspaces.add_member(session, workspace.id, user, Role.admin)
             local = now().astimezone(ZoneInfo(workspace.timezone)).replace(tzinfo=None)
             run = _Run(workspace.id, n_customers, seed, local.isoformat(timespec="seconds"))
+    if loaded is not None:
+        return _existing(db, loaded, run)
     assert run is not None
     if key and on_key:
         on_key(key)

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal, get_scoped
@@ -261,14 +261,21 @@ def upsert_orders(
 def _stored_orders(
     session: Session, workspace_id: int, orders: Sequence[OrderIn]
 ) -> dict[tuple[str, str], int]:
-    keys = list({(o.channel, o.external_id) for o in orders})
+    by_channel: dict[str, set[str]] = {}
+    for order in orders:
+        by_channel.setdefault(order.channel, set()).add(order.external_id)
     found: dict[tuple[str, str], int] = {}
-    for start in range(0, len(keys), 500):
-        stmt = select(Order.channel, Order.external_id, Order.id).where(
-            Order.workspace_id == workspace_id,
-            tuple_(Order.channel, Order.external_id).in_(keys[start : start + 500]),
-        )
-        found.update({(c, e): i for c, e, i in session.execute(stmt)})
+    for channel, external_ids in by_channel.items():
+        # One channel at a time walks the unique index (workspace, channel, external_id);
+        # (channel, external_id) IN (...) pairs can't use it on SQLite.
+        keys = sorted(external_ids)
+        for start in range(0, len(keys), 900):
+            stmt = select(Order.external_id, Order.id).where(
+                Order.workspace_id == workspace_id,
+                Order.channel == channel,
+                Order.external_id.in_(keys[start : start + 900]),
+            )
+            found.update({(channel, e): i for e, i in session.execute(stmt)})
     return found
 
 
