@@ -212,7 +212,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     ]
     fills = [_default_of(c) for c in defaults]
     pick = itemgetter(*names)
-    tuples = []
+    tuples: list[tuple[Any, ...]] = []
     for row in rows:
         picked = pick(row)
         values = [picked] if len(names) == 1 else list(picked)
@@ -227,8 +227,8 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cur, cur.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
-            for values in tuples:
-                copy.write_row(values)
+            for converted in tuples:
+                copy.write_row(converted)
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {name} ({quoted}) VALUES ({marks})", tuples)
