@@ -49,6 +49,7 @@ from _common import (  # noqa: E402
     Pace,
     People,
     Postgres,
+    Store,
     install_keyring,
     last_line,
     load_average,
@@ -78,6 +79,7 @@ from siyu.customers.oneid import Resolver, Sighting  # noqa: E402
 SEED = "siyu-bench-oneid"
 START = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR = 365 * 86400
+INCREMENTAL = 200  # single records resolved after the bulk, for the incremental latency
 
 
 class World:
@@ -194,6 +196,7 @@ def run_siyu(kind: str, url: str, n: int, batch: int, profile: bool, out: mp.Que
             got.extend(c for c, _ in resolved)
             pace(len(got))
     peak = peak_rss_mb()
+    incremental = one_at_a_time(store, world, n)
     with store.db.transaction() as session:
         stmt = select(Customer.id, Customer.merged_into_id).where(
             Customer.merged_into_id.is_not(None)
@@ -225,10 +228,25 @@ def run_siyu(kind: str, url: str, n: int, batch: int, profile: bool, out: mp.Que
             "clusters": len(set(final)),
             "persons": len(set(truth)),
             "fallbacks": fallbacks,
+            "incremental_ms": incremental,
             **counts,
         }
     )
     store.close()
+
+
+def one_at_a_time(store: Store, world: World, n: int) -> tuple[float, float]:
+    """Median and p95 ms of resolving one new record in its own transaction, as the API does,
+    against the full store: later records of known people (and some new ones)."""
+    latencies = []
+    for i in range(n, n + INCREMENTAL):
+        _, sighting = world.record(i)
+        started = time.perf_counter()
+        with store.db.transaction() as session:
+            Resolver(session, store.principal).resolve(sighting)
+        latencies.append((time.perf_counter() - started) * 1000)
+    latencies.sort()
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
 
 
 def _follow(merged: dict[int, int], customer: int) -> int:
@@ -401,6 +419,11 @@ def main() -> None:
             )
         )
         print(f"{r['store']}: {extra}; rss before resolution {r['rss_before_mb']:.0f} MB")
+        p50, p95 = r["incremental_ms"]  # type: ignore[misc]
+        print(
+            f"{r['store']} incremental: one new record in its own transaction against the full "
+            f"store, {INCREMENTAL} records: median {p50:.1f} ms, p95 {p95:.1f} ms"
+        )
     for r in refs:
         print(
             f"reference {r['observations']:,}: true_pairs={r['true_pairs']:,}, "

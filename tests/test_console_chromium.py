@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from playwright.sync_api import Browser, Cookie, Page, sync_playwright
+from playwright.sync_api import Browser, Cookie, Page
 from sqlalchemy import select
 
 from siyu.api import create_app
-from siyu.core import crypto
 from siyu.core.crypto import Keyring, set_keyring
 from siyu.core.db import Database
 from siyu.core.migrate import upgrade
@@ -30,19 +19,10 @@ from siyu.customers.models import Customer
 from siyu.demo import service as demo
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import Role, User
+from tests.browser import chromium, fresh_tab, own_keyring, path, serve
 
 SECOND = "第二品牌"
 SCREENSHOT = Path("/tmp/siyu-overview.png")
-# Without the networking flags Chromium stalls on a closed network.
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Counts canvas pixels that are not fully transparent, i.e. what ECharts actually drew.
 PAINTED_JS = """() => {
   const c = document.querySelector('#growth-chart canvas');
@@ -64,13 +44,6 @@ class Live:
     customers: int  # after OneID: the demo's people seen on several channels, merged
 
 
-def _free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _seed(db: Database) -> tuple[str, int, int]:
     """Demo data plus a second, empty workspace for the admin; one customer's phone and id, and
     how many customers OneID made of the demo's 32 people."""
@@ -89,53 +62,18 @@ def _seed(db: Database) -> tuple[str, int, int]:
         return customer.phone, customer.id, summary.customers
 
 
-def _wait_healthy(url: str, timeout: float = 20.0) -> None:
-    """Poll /api/v1/health until it answers 200."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.1)
-
-
-@contextmanager
-def _serve(app: FastAPI) -> Iterator[str]:
-    """Run the app under uvicorn in a thread on a free local port; yields its base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A real server over a fresh SQLite store with the demo loaded, under its own keyring."""
     tmp = tmp_path_factory.mktemp("chromium")
-    previous = crypto._keyring
-    ring = Keyring.load_or_create(tmp)
-    set_keyring(ring)
-    try:
+    with own_keyring(tmp) as ring:
         settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp}/siyu.db")
         db = Database.from_url(settings.resolved_database_url())
         upgrade(db.engine)
         phone, customer_id, customers = _seed(db)
-        with _serve(create_app(settings, db)) as url:
+        with serve(create_app(settings, db)) as url:
             yield Live(url, ring, phone, customer_id, customers)
         db.engine.dispose()
-    finally:
-        set_keyring(previous)
 
 
 @pytest.fixture(autouse=True)
@@ -146,33 +84,16 @@ def _server_keyring(live: Live) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium; missing fails in CI and skips elsewhere."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; CI must install it (apt-get install chromium)")
-        pytest.skip("chromium is not installed here")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
+    """Debian\'s headless Chromium, one per module."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser, live: Live) -> Iterator[Page]:
-    """A fresh browser context (no cookies) whose browser asks for Chinese, as users here do."""
-    context = browser.new_context(
-        base_url=live.url, locale="zh-CN", viewport={"width": 1280, "height": 900}
-    )
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
-    yield tab
-    context.close()
-
-
-def path(page: Page) -> str:
-    """The path of the page's current URL."""
-    return urlparse(page.url).path
+    """A fresh tab with no cookies."""
+    with fresh_tab(browser, live.url) as tab:
+        yield tab
 
 
 def session_cookie(page: Page) -> Cookie | None:

@@ -3,46 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from siyu.api import create_app
-from siyu.core import crypto
 from siyu.core.crypto import Keyring, set_keyring
 from siyu.core.db import Database
 from siyu.core.migrate import upgrade
 from siyu.core.settings import Settings
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import Role
+from tests.browser import chromium, fresh_tab, own_keyring, path, serve
 
 USER, PASSWORD = "ops", "correct horse battery"
 PROFILE_SHOT = Path("/tmp/siyu-profile.png")
 SUGGESTIONS_SHOT = Path("/tmp/siyu-suggestions.png")
-# Without the networking flags Chromium stalls on a closed network.
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -54,40 +35,6 @@ class Live:
     x: int  # the Tmall buyer found by nick
     y: int  # the device seen alone
     suggestion: int
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.1)
-
-
-@contextmanager
-def _serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _call(url: str, key: str, method: str, path: str, body: Any = None) -> Any:
@@ -142,10 +89,7 @@ def _seed(url: str, key: str) -> tuple[int, int, int]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A real server over a fresh SQLite store, data created through its own API."""
     tmp = tmp_path_factory.mktemp("chromium-customers")
-    previous = crypto._keyring
-    ring = Keyring.load_or_create(tmp)
-    set_keyring(ring)
-    try:
+    with own_keyring(tmp) as ring:
         settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp}/siyu.db")
         db = Database.from_url(settings.resolved_database_url())
         upgrade(db.engine)
@@ -153,11 +97,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             workspace, key = workspaces.create_workspace(session, "品牌A")
             user = workspaces.create_user(session, USER, PASSWORD)
             workspaces.add_member(session, workspace.id, user, Role.operator)
-        with _serve(create_app(settings, db)) as url:
+        with serve(create_app(settings, db)) as url:
             yield Live(url, ring, *_seed(url, key))
         db.engine.dispose()
-    finally:
-        set_keyring(previous)
 
 
 @pytest.fixture(autouse=True)
@@ -168,32 +110,16 @@ def _server_keyring(live: Live) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium; missing fails in CI and skips elsewhere."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; CI must install it (apt-get install chromium)")
-        pytest.skip("chromium is not installed here")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
+    """Debian\'s headless Chromium, one per module."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser, live: Live) -> Iterator[Page]:
-    """A fresh browser context (no cookies) that asks for Chinese."""
-    context = browser.new_context(
-        base_url=live.url, locale="zh-CN", viewport={"width": 1280, "height": 900}
-    )
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
-    yield tab
-    context.close()
-
-
-def path(page: Page) -> str:
-    return urlparse(page.url).path
+    """A fresh tab with no cookies."""
+    with fresh_tab(browser, live.url) as tab:
+        yield tab
 
 
 def login(page: Page) -> None:

@@ -16,7 +16,7 @@ from siyu.ingest.models import Event
 from siyu.ingest.readers import ImportFileError
 from siyu.ingest.schemas import ColumnMappingIn
 from tests.conftest import Tenant
-from tests.ingest.files import TMALL_HEADERS, read_report, write_csv, write_xlsx
+from tests.ingest.files import JD_HEADERS, TMALL_HEADERS, read_report, write_csv, write_xlsx
 from tests.ingest.test_importers import at, jobs, snapshot
 
 
@@ -165,7 +165,7 @@ def test_douyin_sub_orders_sum_and_kol_touchpoint(
             "completed",
             13333,
             13333,
-            "kol",
+            "kol_comment",
             "浙江省",
             "宁波市",
             "浙江省 宁波市 鄞州区 天童路1号",
@@ -180,20 +180,7 @@ def test_douyin_sub_orders_sum_and_kol_touchpoint(
 
 
 def test_one_bad_line_skips_its_whole_order(db: Database, tenant: Tenant, tmp_path: Path) -> None:
-    headers = [
-        "订单号",
-        "下单帐号",
-        "商品名称",
-        "商品ID",
-        "订购数量",
-        "应付金额",
-        "订单金额",
-        "下单时间",
-        "订单状态",
-        "客户姓名",
-        "联系电话",
-        "客户地址",
-    ]
+    headers = JD_HEADERS
     tail = ["10", "10", "2026-01-06 09:00:00", "完成", "张三", "13812345678", "浙江杭州市"]
     rows = [
         ["J1", "pin", "面霜", "S1", "1", *tail],

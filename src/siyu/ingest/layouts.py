@@ -82,7 +82,7 @@ class Layout:
     statuses: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     amounts: Literal["order", "line"] = "order"
     # Touchpoint recorded when a kol_id cell is filled (Douyin 达人 orders).
-    kol_touchpoint: str = "kol"
+    kol_touchpoint: str = "kol_comment"
     # A saved mapping names exactly the file's headers, so every one of them must be there.
     strict_headers: bool = False
 
