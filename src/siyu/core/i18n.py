@@ -218,6 +218,14 @@ CATALOG: dict[str, tuple[str, str]] = {
 }
 
 
+def register(strings: dict[str, tuple[str, str]]) -> None:
+    """Add a domain's console strings (zh-CN, en) to the catalog; a key may be defined once."""
+    clash = sorted(set(strings) & set(CATALOG))
+    if clash:
+        raise ValueError(f"console strings defined twice: {', '.join(clash)}")
+    CATALOG.update(strings)
+
+
 def translator(locale: str) -> Callable[[str], str]:
     """A function that looks a key up in the given locale."""
     index = 1 if locale == "en" else 0

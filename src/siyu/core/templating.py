@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from siyu.core.http import request_locale
 from siyu.core.i18n import translator
 
-env = Environment(
-    loader=ChoiceLoader(
-        [
-            PackageLoader("siyu", "templates"),
-            PackageLoader("siyu.customers", "templates"),
-            PackageLoader("siyu.workspaces", "templates"),
-        ]
-    ),
-    autoescape=select_autoescape(["html"]),
-)
+
+def _template_dirs() -> list[str]:
+    """The shell's templates first, then every domain's own `templates/` folder."""
+    package = Path(str(files("siyu")))
+    return [str(package / "templates"), *sorted(str(d) for d in package.glob("*/templates"))]
+
+
+env = Environment(loader=FileSystemLoader(_template_dirs()), autoescape=select_autoescape(["html"]))
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

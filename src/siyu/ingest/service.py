@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.core import signals
 from siyu.core.auth import Principal, get_scoped
 from siyu.core.clock import now
 from siyu.core.db import bulk_insert, reserve_ids, table_of
@@ -138,6 +139,16 @@ def ingest_events(
             )
         )
     bulk_insert(session, table_of(Event), rows)
+    if rows:
+        signals.emit(
+            session,
+            principal.workspace_id,
+            signals.EVENTS_INGESTED,
+            {
+                "customer_ids": sorted({r["customer_id"] for r in rows}),
+                "types": sorted({r["type"] for r in rows}),
+            },
+        )
     results.sort(key=lambda r: r.index)
     count = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
     return BatchResult(
@@ -245,6 +256,12 @@ def upsert_orders(
             for line in data.lines
         ]
         bulk_insert(session, table_of(OrderLine), lines)
+        signals.emit(
+            session,
+            principal.workspace_id,
+            signals.ORDERS_STORED,
+            {"order_ids": ids, "customer_ids": sorted({r["customer_id"] for r in rows})},
+        )
     new = dict(zip(fresh, ids, strict=True))
     results: list[tuple[int, bool]] = []
     for data in orders:
@@ -329,6 +346,17 @@ def refund(session: Session, principal: Principal, order_id: int, data: RefundIn
     )
     session.add(record)
     session.flush()
+    signals.emit(
+        session,
+        principal.workspace_id,
+        signals.ORDER_REFUNDED,
+        {
+            "order_id": order.id,
+            "refund_id": record.id,
+            "customer_id": order.customer_id,
+            "amount_fen": data.amount_fen,
+        },
+    )
     return record
 
 

@@ -1,0 +1,36 @@
+"""Domain signals: something happened (orders stored, events ingested, a refund) and every
+domain that cares runs its reaction after commit, from the outbox, in its own transaction.
+
+A producer calls `emit` inside its transaction; each subscriber gets its own outbox message on
+its own topic, so one failing reaction retries alone and a rollback drops them all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from siyu.core import outbox
+
+# What producers emit, with the payload keys they carry.
+ORDERS_STORED = "orders.stored"  # order_ids, customer_ids: new orders of one batch
+ORDER_REFUNDED = "order.refunded"  # order_id, refund_id, customer_id, amount_fen
+EVENTS_INGESTED = "events.ingested"  # customer_ids, types: accepted events of one batch
+
+SUBSCRIBERS: dict[str, list[str]] = {}
+
+
+def subscribe(signal: str, topic: str) -> None:
+    """Run the outbox handler of `topic` for every `signal` (register the handler as usual)."""
+    topics = SUBSCRIBERS.setdefault(signal, [])
+    if topic not in topics:
+        topics.append(topic)
+
+
+def emit(session: Session, workspace_id: int, signal: str, payload: dict[str, Any]) -> int:
+    """Enqueue one message per subscriber in the caller's transaction; returns how many."""
+    topics = SUBSCRIBERS.get(signal, [])
+    for topic in topics:
+        outbox.enqueue(session, topic, {"signal": signal, **payload}, workspace_id=workspace_id)
+    return len(topics)
