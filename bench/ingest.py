@@ -262,6 +262,7 @@ def http_client(
     events: int,
     threads: int,
     mix: str,
+    mode: str,
     ready: mp.Event,
     go: mp.Event,
     out: mp.Queue,
@@ -274,6 +275,8 @@ def http_client(
         for first in range(0, events, BATCH)
     ]
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    if mode == "async":
+        headers["prefer"] = "respond-async"
     counter = itertools.count()
     lock = threading.Lock()
     statuses: Counter[int | str] = Counter()
@@ -298,9 +301,9 @@ def http_client(
                         status, response = type(exc).__name__, None
                     with lock:
                         statuses[status] += 1
-                        if response is not None and status == 200:
+                        if response is not None and status in (200, 202):
                             body = response.json()
-                            accepted[0] += body["accepted"] + body["duplicates"]
+                            accepted[0] += body["accepted"] + body["queued"] + body["duplicates"]
                             break
 
     ready.set()
@@ -324,10 +327,28 @@ def http_client(
     )
 
 
+WORKER = (
+    "import os; from siyu.core.db import Database; from siyu.worker import Worker; "
+    "Worker(Database.from_url(os.environ['SIYU_DATABASE_URL']), idle_sleep=0.05).run()"
+)
+
+
 def run_http(
-    store: Store, data: Path, events: int, threads: int, workers: int, mix: str, db_pid: int | None
+    store: Store,
+    data: Path,
+    events: int,
+    threads: int,
+    workers: int,
+    mix: str,
+    db_pid: int | None,
+    mode: str = "sync",
 ) -> dict[str, object]:
-    """Serve the app on the store, drive it from a client process, check what was stored."""
+    """Serve the app on the store, drive it from a client process, check what was stored.
+
+    mode "async" sends `Prefer: respond-async` (202, events queued) with one `siyu worker`
+    process resolving the queue meanwhile; it reports the acceptance time (client) and the
+    end-to-end time until every event is stored in `event`.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -353,6 +374,7 @@ def run_http(
     ]
     log = open(data / f"uvicorn-{store.kind}-{workers}w-{threads}t-{mix}.log", "wb")  # noqa: SIM115
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker: subprocess.Popen[bytes] | None = None
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -364,27 +386,43 @@ def run_http(
             if server.poll() is not None:
                 raise SystemExit(f"uvicorn exited: {Path(log.name).read_text()[-2000:]}")
             time.sleep(0.1)
+        if mode == "async":
+            # Started (and its imports done) before the clock, as a running `siyu worker` is.
+            worker = subprocess.Popen(
+                [sys.executable, "-c", WORKER], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         # Warm-up outside the clock: the first request imports and compiles lazily.
         warm = event_batch(People(SEED + "-warm"), BATCH, "warm", 0, BATCH)
         headers = {"authorization": f"Bearer {store.key}", "content-type": "application/json"}
         for _ in range(max(workers, 1) * 2):
             r = httpx.post(f"{base}/api/v1/events:batch", content=warm, headers=headers, timeout=60)
             r.raise_for_status()
+        if worker:
+            warm_async(base, store)
         ctx = mp.get_context("fork")
         ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
         client = ctx.Process(
-            target=http_client, args=(base, store.key, events, threads, mix, ready, go, out)
+            target=http_client,
+            args=(base, store.key, events, threads, mix, mode, ready, go, out),
         )
         client.start()
         ready.wait()
         server_cpu = tree_cpu_seconds(server.pid)
         db_cpu = tree_cpu_seconds(db_pid) if db_pid else 0.0
+        worker_cpu = tree_cpu_seconds(worker.pid) if worker else 0.0
         go.set()
+        clock_started = time.perf_counter()
         result = out.get()
+        if worker:
+            result["e2e_seconds"] = wait_stored(store, events, clock_started)
+            worker_cpu = tree_cpu_seconds(worker.pid) - worker_cpu
         server_cpu = tree_cpu_seconds(server.pid) - server_cpu
         db_cpu = (tree_cpu_seconds(db_pid) if db_pid else 0.0) - db_cpu
         client.join()
     finally:
+        if worker:
+            worker.terminate()
+            worker.wait(timeout=60)
         server.terminate()
         try:
             server.wait(timeout=30)
@@ -396,11 +434,84 @@ def run_http(
             select(func.count()).select_from(Event).where(Event.event_id.like("ev-%"))
         )
     result["stored"] = stored
+    result["worker_cpu"] = worker_cpu
     result["server_cpu"] = server_cpu
     result["db_cpu"] = db_cpu
     if stored != events or result["accepted"] != events:
         print(f"WARNING http on {store.kind}: stored {stored} of {events}: {result}")
     return result
+
+
+def http_rows(
+    kind: str,
+    r: dict[str, object],
+    events: int,
+    workers: int,
+    threads: int,
+    mix: str,
+    mode: str,
+) -> list[tuple[object, ...]]:
+    """Table rows of one HTTP run: answered (sync: stored) and, async, stored end to end."""
+    cpu = f"cpu s: server {r['server_cpu']:.0f}"
+    if r.get("db_cpu"):
+        cpu += f" postgres {r['db_cpu']:.0f}"
+    if mode == "async":
+        cpu += f" worker {r['worker_cpu']:.0f}"
+    cpu += f" client {r['client_cpu']:.0f}; responses {r['statuses']}"
+    name = f"HTTP events:batch x{BATCH} {mode}, {workers} proc, {threads} client thr, {mix}"
+    seconds = float(r["seconds"])  # type: ignore[arg-type]
+    stored = int(r["stored"])  # type: ignore[call-overload]
+    answered = "queued (202)" if mode == "async" else "stored"
+    rate = stored / seconds
+    rows: list[tuple[object, ...]] = [
+        (kind, f"{name}: {answered}", events, seconds, rate, f"{rate / 10_000:.4f}", cpu)
+    ]
+    if mode == "async":
+        e2e = float(r["e2e_seconds"])  # type: ignore[arg-type]
+        rows.append(
+            (
+                kind,
+                f"{name}: stored end to end",
+                events,
+                e2e,
+                stored / e2e,
+                f"{stored / e2e / 10_000:.4f}",
+                f"{stored / e2e / 1700:.2f}x RudderStack",
+            )
+        )
+    return rows
+
+
+def warm_async(base: str, store: Store) -> None:
+    """One async batch through the worker, outside the clock: both are warm afterwards."""
+    headers = {
+        "authorization": f"Bearer {store.key}",
+        "content-type": "application/json",
+        "prefer": "respond-async",
+    }
+    body = event_batch(People(SEED + "-warm-async"), BATCH, "warm-async", 0, BATCH)
+    httpx.post(f"{base}/api/v1/events:batch", content=body, headers=headers, timeout=60)
+    for _ in range(600):
+        with store.db.transaction() as session:
+            stored = session.scalar(
+                select(func.count()).select_from(Event).where(Event.event_id.like("warm-async-%"))
+            )
+        if stored >= BATCH:
+            return
+        time.sleep(0.1)
+
+
+def wait_stored(store: Store, events: int, started: float, limit: float = 1200) -> float:
+    """Seconds from the clock's start until all `events` are in `event` (async mode)."""
+    while time.perf_counter() - started < limit:
+        with store.db.transaction() as session:
+            stored = session.scalar(
+                select(func.count()).select_from(Event).where(Event.event_id.like("ev-%"))
+            )
+        if stored >= events:
+            break
+        time.sleep(0.1)
+    return time.perf_counter() - started
 
 
 # ---------------------------------------------------------------- main
@@ -424,6 +535,11 @@ def main() -> None:
     parser.add_argument("--workers", default="1", help="uvicorn worker processes; a list runs each")
     parser.add_argument(
         "--mix", default="distinct", choices=("distinct", "repeat"), help="people per batch"
+    )
+    parser.add_argument(
+        "--modes",
+        default="sync,async",
+        help="HTTP modes: sync (stored before the answer) and/or async (Prefer: respond-async)",
     )
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--stages", default="import,http", help="import and/or http")
@@ -485,29 +601,24 @@ def main() -> None:
         configs = [
             (int(w), int(t)) for w in args.workers.split(",") for t in args.threads.split(",")
         ]
+        modes = [m for m in args.modes.split(",") if m]
         for kind in stores if "http" in stages else []:
-            for workers, threads in configs:
-                store = open_store(kind, work, pg, f"http_{kind}_{workers}_{threads}")
+            for (workers, threads), mode in itertools.product(configs, modes):
+                store = open_store(kind, work, pg, f"http_{kind}_{workers}_{threads}_{mode}")
                 db_pid = pg.pid if pg and kind == "postgresql" else None
-                r = run_http(store, work, http_events, threads, workers, args.mix, db_pid)
+                r = run_http(store, work, http_events, threads, workers, args.mix, db_pid, mode)
+                table += http_rows(kind, r, http_events, workers, threads, args.mix, mode)
                 rate = r["stored"] / r["seconds"]  # type: ignore[operator]
-                db_cpu = f" postgres {r['db_cpu']:.0f}" if db_pid else ""
-                note = (
-                    f"{rate / 1700:.2f}x RudderStack; cpu s: server {r['server_cpu']:.0f}{db_cpu} "
-                    f"client {r['client_cpu']:.0f}; responses {r['statuses']}"
-                )
-                path_name = (
-                    f"HTTP events:batch x{BATCH}, {workers} proc, {threads} client thr, {args.mix}"
-                )
-                table.append(
-                    (kind, path_name, http_events, r["seconds"], rate, f"{rate / 10_000:.4f}", note)
-                )
+                e2e = r["stored"] / r.get("e2e_seconds", r["seconds"])  # type: ignore[operator]
                 print(
-                    f"{kind} http {workers}x{threads}: {rate:,.0f} events/s; load {load_average()}",
+                    f"{kind} http {mode} {workers}x{threads}: {rate:,.0f} events/s answered, "
+                    f"{e2e:,.0f} events/s stored; load {load_average()}",
                     flush=True,
                 )
                 if kind == "sqlite" and (workers, threads) == configs[0]:
-                    figures["http"] = rate
+                    figures[f"http_{mode}"] = rate
+                    if mode == "async":
+                        figures["http_async_e2e"] = e2e
                 store.close()
     finally:
         if pg:
@@ -521,7 +632,9 @@ def main() -> None:
         "ingest",
         csv_rows_per_s=round(figures.get("csv", 0.0)),
         floor_rows_per_s=round(figures.get("floor", 0.0)),
-        http_events_per_s=round(figures.get("http", 0.0)),
+        http_events_per_s=round(figures.get("http_sync", 0.0)),
+        http_async_accept_per_s=round(figures.get("http_async", 0.0)),
+        http_async_stored_per_s=round(figures.get("http_async_e2e", 0.0)),
     )
 
 

@@ -11,7 +11,8 @@ What is measured against what, in one run on one machine:
   operators see: 3% of people change phone halfway through the year, 4% of couples share a
   phone on some orders, 0.5% of order phones carry a typo.
 - siyu resolves them with `Resolver(session, system_principal(ws)).resolve_many(batch)` in
-  batches of 1,000, one transaction and one Resolver per batch, on a fresh store; `seconds` is
+  batches of 10,000 (the import's chunk), one transaction and one Resolver per batch, on a
+  fresh store; `seconds` is
   the time inside those calls and their commits (generation excluded), `peak_mb` the process's
   peak RSS (ru_maxrss) when resolution ends, each store in a fresh process.
 - Precision and recall are over record pairs: two records are predicted together when they end
@@ -337,7 +338,9 @@ def main() -> None:
         "--cap",
         help="fewer observations on a store (its own smaller world), e.g. postgresql=500000",
     )
-    parser.add_argument("--batch", type=int, default=1000, help="sightings per resolve_many")
+    parser.add_argument(
+        "--batch", type=int, default=10_000, help="sightings per resolve_many (an import chunk)"
+    )
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--profile", action="store_true", help="cProfile siyu's resolution")
     args = parser.parse_args()

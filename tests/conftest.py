@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from siyu.workspaces import service as workspaces
 from tests.pg import TempPostgres, find_bindir
 
 STORES = ["sqlite", "postgresql"]
+_COMMITTED = itertools.count()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,7 +52,7 @@ def postgres() -> Iterator[TempPostgres | None]:
     server.stop()
 
 
-def _migrated_engine(kind: str, tmp: Path, postgres: TempPostgres | None):  # type: ignore[no-untyped-def]
+def _migrated_engine(kind: str, tmp: Path, postgres: TempPostgres | None, name: str = "siyu_test"):  # type: ignore[no-untyped-def]
     if kind == "sqlite":
         engine = make_engine(f"sqlite:///{tmp / 'siyu-test.db'}")
     else:
@@ -57,10 +60,10 @@ def _migrated_engine(kind: str, tmp: Path, postgres: TempPostgres | None):  # ty
             pytest.skip("PostgreSQL is not installed here")
         admin = make_engine(postgres.url("postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS siyu_test"))
-            conn.execute(text("CREATE DATABASE siyu_test"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
         admin.dispose()
-        engine = make_engine(postgres.url("siyu_test"))
+        engine = make_engine(postgres.url(name))
     upgrade(engine)
     return engine
 
@@ -81,6 +84,52 @@ def engines(
     yield get  # type: ignore[misc]
     for engine in cache.values():
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def store_templates(
+    tmp_path_factory: pytest.TempPathFactory, postgres: TempPostgres | None
+) -> Iterator[dict]:  # type: ignore[type-arg]
+    """Migrated, empty template stores (a SQLite file, a PostgreSQL database), made on first use."""
+    made: dict = {}  # type: ignore[type-arg]
+    tmp = tmp_path_factory.mktemp("templates")
+
+    def get(kind: str) -> str:
+        if kind not in made:
+            engine = _migrated_engine(kind, tmp, postgres, "siyu_template")
+            engine.dispose()
+            made[kind] = str(tmp / "siyu-test.db") if kind == "sqlite" else "siyu_template"
+        return str(made[kind])
+
+    yield get  # type: ignore[misc]
+
+
+@pytest.fixture(params=STORES)
+def committed_db(
+    request: pytest.FixtureRequest, store_templates, tmp_path: Path, postgres: TempPostgres | None
+) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+    """A fresh migrated store of its own whose transactions really commit, for code that reads
+    committed data through another connection (the DuckDB analytics engine); dropped after.
+    A module overrides `db` with it: `def db(committed_db): return committed_db`."""
+    template = store_templates(request.param)
+    if request.param == "sqlite":
+        path = tmp_path / "committed.db"
+        shutil.copyfile(template, path)
+        engine = make_engine(f"sqlite:///{path}")
+        yield Database(engine)
+        engine.dispose()
+        return
+    assert postgres is not None
+    name = f"siyu_c{os.getpid()}_{next(_COMMITTED)}"
+    admin = make_engine(postgres.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    engine = make_engine(postgres.url(name))
+    yield Database(engine)
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture(params=STORES)

@@ -8,14 +8,25 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from siyu import __version__
+from siyu.catalog.api import router as catalog_router
+from siyu.channels.api import router as channels_router
 from siyu.core.db import Database
 from siyu.core.http import AccessLog, BodyLimit, install_error_handlers
 from siyu.core.settings import Settings, get_settings
 from siyu.customers.api import merges as merges_router
 from siyu.customers.api import router as customers_router
+from siyu.distribution.api import router as distribution_router
 from siyu.ingest.api import router as ingest_router
 from siyu.ingest.upload import UPLOAD_PATH
 from siyu.ingest.upload import router as upload_router
+from siyu.journeys.api import router as journeys_router
+from siyu.lifecycle.api import router as lifecycle_router
+from siyu.loyalty.api import router as loyalty_router
+from siyu.promotions.api import router as promotions_router
+from siyu.promotions.groupbuy.api import router as groupbuy_router
+from siyu.promotions.invites.api import router as invites_router
+from siyu.segments.api import router as segments_router
+from siyu.tags.api import router as tags_router
 from siyu.workspaces.api import router as workspaces_router
 
 
@@ -33,6 +44,17 @@ def api_router() -> APIRouter:
     router.include_router(merges_router)
     router.include_router(ingest_router)
     router.include_router(upload_router)
+    router.include_router(lifecycle_router)
+    router.include_router(loyalty_router)
+    router.include_router(promotions_router)
+    router.include_router(journeys_router)
+    router.include_router(tags_router)
+    router.include_router(segments_router)
+    router.include_router(channels_router)
+    router.include_router(catalog_router)
+    router.include_router(distribution_router)
+    router.include_router(groupbuy_router)
+    router.include_router(invites_router)
     return router
 
 

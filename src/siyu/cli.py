@@ -16,7 +16,11 @@ from siyu.core.errors import SiyuError
 from siyu.core.migrate import upgrade
 from siyu.core.settings import get_settings
 from siyu.customers.cli import oneid_app
+from siyu.distribution.cli import fission_app
 from siyu.ingest.cli import import_command
+from siyu.lifecycle.cli import lifecycle_app
+from siyu.loyalty.cli import loyalty_app
+from siyu.segments.cli import segments_app, tags_app
 
 app = typer.Typer(help="siyu (私域): private-domain growth engine", no_args_is_help=True)
 db_app = typer.Typer(help="The operational store")
@@ -28,6 +32,11 @@ app.add_typer(workspace_app, name="workspace")
 app.add_typer(keys_app, name="keys")
 app.add_typer(user_app, name="user")
 app.add_typer(oneid_app, name="oneid")
+app.add_typer(lifecycle_app, name="lifecycle")
+app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(segments_app, name="segments")
+app.add_typer(tags_app, name="tags")
+app.add_typer(fission_app, name="fission")
 console = Console()
 
 

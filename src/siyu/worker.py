@@ -7,8 +7,16 @@ import signal
 import time
 from types import FrameType
 
+from siyu.channels import tasks as channels_tasks  # noqa: F401  (registers delivery handlers)
 from siyu.core import outbox
 from siyu.core.db import Database
+from siyu.distribution import tasks as _fission_tasks  # noqa: F401  (registers handlers)
+from siyu.ingest import landing  # noqa: F401  (registers the async events' outbox handler)
+from siyu.journeys.tasks import run_journeys
+from siyu.lifecycle import tasks as lifecycle_tasks  # noqa: F401  (refresh handlers)
+from siyu.loyalty import tasks as loyalty_tasks  # noqa: F401  (points, tiers, daily tick)
+from siyu.promotions import tasks as coupon_tasks  # noqa: F401  (coupons on events, refunds)
+from siyu.promotions.invites import tasks as _invite_tasks  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,8 @@ class Worker:
         totals: dict[str, int] = {}
         while not self.stopping:
             counts = outbox.run_due(self.db, self.batch)
+            for key, value in run_journeys(self.db).items():
+                counts[key] = counts.get(key, 0) + value
             for key, value in counts.items():
                 totals[key] = totals.get(key, 0) + value
             if not counts:

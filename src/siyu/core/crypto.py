@@ -108,8 +108,8 @@ class Keyring:
 
     def blind_index(self, kind: str, normalized: str) -> str:
         """Keyed HMAC of a normalized value: equal inputs match, the value cannot be read back."""
-        msg = f"{kind}:{normalized}".encode()
-        return hmac.new(self.blind_key, msg, hashlib.sha256).hexdigest()
+        # hmac.digest is OpenSSL's one-shot HMAC: same value as hmac.new(), a few times faster.
+        return hmac.digest(self.blind_key, f"{kind}:{normalized}".encode(), "sha256").hex()
 
     def sign(self, message: str) -> str:
         """HMAC signature for cursors and CSRF tokens."""

@@ -14,12 +14,15 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    any_,
+    bindparam,
     create_engine,
     event,
     func,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -110,6 +113,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # 64 MB of page cache (the default is 2 MB): bulk loads insert into indexes of random keys
+    # (blind indexes), which otherwise spill and re-read pages on every chunk.
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
     dbapi_conn.isolation_level = None
 
@@ -205,22 +212,9 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     defaults = [c for c in table.columns if c.name not in rows[0] and c.default is not None]
     columns = names + [c.name for c in defaults]
     kinds = [table.c[n].type for n in names] + [c.type for c in defaults]
-    converters = [
-        (i, f)
-        for i, kind in enumerate(kinds)
-        if (f := kind.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
+    converters = _converters(dialect, kinds)
     fills = [_default_of(c) for c in defaults]
-    pick = itemgetter(*names)
-    tuples: list[tuple[Any, ...]] = []
-    for row in rows:
-        picked = pick(row)
-        values = [picked] if len(names) == 1 else list(picked)
-        values += [fill() for fill in fills]
-        for i, convert in converters:
-            if values[i] is not None:
-                values[i] = convert(values[i])
-        tuples.append(tuple(values))
+    tuples = _converted(rows, names, converters, fills)
     quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
     name = dialect.identifier_preparer.format_table(table)
     if dialect.name == "postgresql":
@@ -232,6 +226,78 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {name} ({quoted}) VALUES ({marks})", tuples)
+
+
+def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter, no planning of many ORs."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def bulk_update(session: Session, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
+    """UPDATE many rows by one key column; every row has the same keys (driver executemany).
+
+    The columns' own conversions apply (encryption, datetimes), as in bulk_insert.
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    names = [n for n in rows[0] if n != key] + [key]
+    converters = _converters(dialect, [table.c[n].type for n in names])
+    tuples = _converted(rows, names, converters, [])
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.name == "sqlite" else "%s"
+    sets = ", ".join(f"{quote(n)} = {mark}" for n in names[:-1])
+    name = dialect.identifier_preparer.format_table(table)
+    sql = f"UPDATE {name} SET {sets} WHERE {quote(key)} = {mark}"
+    if dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.executemany(sql, tuples)
+        return
+    conn.exec_driver_sql(sql, tuples)
+
+
+def _converters(dialect: Dialect, kinds: Sequence[Any]) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(column position, bind processor) for the columns that convert their values."""
+    return [
+        (i, f)
+        for i, kind in enumerate(kinds)
+        if (f := kind.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+
+
+def _converted(
+    rows: Sequence[dict[str, Any]],
+    names: list[str],
+    converters: list[tuple[int, Callable[[Any], Any]]],
+    fills: list[Callable[[], Any]],
+) -> list[tuple[Any, ...]]:
+    """Rows as tuples of driver values; a datetime seen before in the batch converts once."""
+    pick = itemgetter(*names)
+    memo: dict[Any, Any] = {}
+    plain = [(i, f) for i, f in converters if f is not _sqlite_text]
+    times = [i for i, f in converters if f is _sqlite_text]
+    tuples: list[tuple[Any, ...]] = []
+    for row in rows:
+        picked = pick(row)
+        values = [picked] if len(names) == 1 else list(picked)
+        values += [fill() for fill in fills]
+        for i, convert in plain:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        for i in times:
+            value = values[i]
+            if value is not None:
+                text = memo.get(value)
+                if text is None:
+                    text = memo[value] = _sqlite_text(value)
+                values[i] = text
+        tuples.append(tuple(values))
+    return tuples
 
 
 def _default_of(column: Any) -> Callable[[], Any]:

@@ -17,6 +17,11 @@ from siyu.core import outbox
 ORDERS_STORED = "orders.stored"  # order_ids, customer_ids: new orders of one batch
 ORDER_REFUNDED = "order.refunded"  # order_id, refund_id, customer_id, amount_fen
 EVENTS_INGESTED = "events.ingested"  # customer_ids, types: accepted events of one batch
+# at (ISO instant), changes: [{customer_id, from, to}] (stage codes of lifecycle.schemas.STAGES),
+# at most 1,000 per message; also written as `lifecycle_stage_changed` events.
+LIFECYCLE_STAGE_CHANGED = "lifecycle.stage_changed"
+SEGMENT_ENTERED = "segment.entered"  # segment_id, customer_ids: who just joined the segment
+SEGMENT_EXITED = "segment.exited"  # segment_id, customer_ids: who just left the segment
 
 SUBSCRIBERS: dict[str, list[str]] = {}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import now
-from siyu.core.db import table_of
+from siyu.core.db import bulk_update, table_of
 from siyu.core.pii import blind_index
 from siyu.customers.models import ATTRIBUTES, Customer
 
@@ -84,13 +84,12 @@ def apply_attributes(session: Session, touched: dict[int, list[Sighting]]) -> No
         if (new_first, new_last) != (first, last):
             change.update(first_seen_at=new_first, last_seen_at=new_last)
         if change:
-            changes.setdefault(frozenset(change), []).append({"c_id": customer_id, **change})
+            changes.setdefault(frozenset(change), []).append({**change, "id": customer_id})
     table = table_of(Customer)
-    update = table.update().where(table.c.id == bindparam("c_id"))
     # One executemany per set of changed columns (each needs the same keys in every row).
     for rows in changes.values():
-        session.execute(update, rows)
-    changed = {row["c_id"] for rows in changes.values() for row in rows}
+        bulk_update(session, table, "id", rows)
+    changed = {row["id"] for rows in changes.values() for row in rows}
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Customer) and obj.id in changed:
             session.expire(obj)

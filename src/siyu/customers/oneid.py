@@ -11,20 +11,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal
 from siyu.core.clock import now
-from siyu.core.db import bulk_insert, reserve_ids, table_of
-from siyu.core.pii import blind_index
+from siyu.core.crypto import get_keyring
+from siyu.core.db import bulk_insert, bulk_update, one_of, reserve_ids, table_of
 from siyu.customers import merge as merging
 from siyu.customers.attributes import apply_attributes, new_customer_rows
 from siyu.customers.identifiers import DEFAULT_STRONG
 from siyu.customers.models import Customer, Identity, MergeSuggestion, Observation
 from siyu.workspaces.models import Workspace
 
-CHUNK = 900
+# Keys per look-up on SQLite (it allows 32,766 parameters since 3.32).
+CHUNK = 5000
 
 
 @dataclass
@@ -94,9 +95,14 @@ class Resolver:
         for kind, bidx in set(keys):
             if bidx not in self.known:
                 by_type.setdefault(kind, []).append(bidx)
+        postgres = self.session.get_bind().dialect.name == "postgresql"
         for kind, missing in by_type.items():
             # Type first, so the lookup walks the unique index (workspace, type, value_bidx).
-            for start in range(0, len(missing), CHUNK):
+            # On PostgreSQL one array parameter: no planning of thousands of OR-ed conditions.
+            size = len(missing) if postgres else CHUNK
+            for start in range(0, len(missing), size or 1):
+                chunk = missing[start : start + size]
+                match = one_of(self.session, Identity.value_bidx, chunk)
                 stmt = select(
                     Identity.value_bidx,
                     Identity.id,
@@ -106,7 +112,7 @@ class Resolver:
                 ).where(
                     Identity.workspace_id == self.principal.workspace_id,
                     Identity.type == kind,
-                    Identity.value_bidx.in_(missing[start : start + CHUNK]),
+                    match,
                 )
                 for bidx, id_, customer, first, last in self.session.execute(stmt):
                     self.known[bidx] = Known(id_, customer, kind, first, last)
@@ -118,9 +124,7 @@ class _Batch:
     def __init__(self, resolver: Resolver, sightings: Sequence[Sighting]) -> None:
         self.r = resolver
         self.sightings = sightings
-        self.keyed = [
-            [(t, v, blind_index(t, v)) for t, v in dict.fromkeys(s.identifiers)] for s in sightings
-        ]
+        self.keyed = _keyed(sightings)
         self.parent: dict[int, int] = {}
         self.pending: dict[str, Pending] = {}
         self.new_handles: list[int] = []
@@ -291,11 +295,8 @@ class _Batch:
     def write_seen(self) -> None:
         dirty = [k for k in self.r.known.values() if k.dirty]
         if dirty:
-            table = table_of(Identity)
-            self.r.session.execute(
-                table.update().where(table.c.id == bindparam("k_id")),  # type: ignore[attr-defined]
-                [{"k_id": k.id, "first_seen_at": k.first, "last_seen_at": k.last} for k in dirty],
-            )
+            rows = [{"first_seen_at": k.first, "last_seen_at": k.last, "id": k.id} for k in dirty]
+            bulk_update(self.r.session, table_of(Identity), "id", rows)
             for k in dirty:
                 k.dirty = False
 
@@ -326,6 +327,22 @@ class _Batch:
                         created_at=now(),
                     )
                 )
+
+
+def _keyed(sightings: Sequence[Sighting]) -> list[list[tuple[str, str, str]]]:
+    """Each sighting's distinct (type, value, blind index); each value is hashed once a batch."""
+    ring = get_keyring()
+    cache: dict[tuple[str, str], str] = {}
+    out = []
+    for sighting in sightings:
+        keyed = []
+        for pair in dict.fromkeys(sighting.identifiers):
+            bidx = cache.get(pair)
+            if bidx is None:
+                bidx = cache[pair] = ring.blind_index(*pair)
+            keyed.append((pair[0], pair[1], bidx))
+        out.append(keyed)
+    return out
 
 
 def _oldest(handles: set[int]) -> int:

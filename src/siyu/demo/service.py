@@ -237,6 +237,26 @@ def _load(db: Database, run: _Run, folder: Path, progress: Progress | None) -> D
         tell(step.name, 0, None)
         with db.transaction() as session:
             step.ok = suggestions.generate(session, principal)
+    with _timed(steps, "lifecycle RFM/CLV 生命周期") as step:
+        from siyu.lifecycle.demo import fill as fill_lifecycle
+
+        step.ok = fill_lifecycle(db, principal)
+    with _timed(steps, "tags & segments 标签人群") as step:
+        from siyu.segments.demo import install as install_segments
+
+        step.ok = install_segments(db, principal)
+    with _timed(steps, "fission 裂变分销") as step:
+        from siyu.distribution.demo import install as install_fission
+
+        step.ok = install_fission(db, principal)
+    with _timed(steps, "loyalty 会员积分优惠券") as step:
+        from siyu.loyalty.demo import seed as seed_loyalty
+
+        step.ok = seed_loyalty(db, principal)
+    with _timed(steps, "journeys 旅程SOP 60天") as step:
+        from siyu.journeys.demo import run as run_journeys
+
+        step.ok = run_journeys(db, principal)
     with _timed(steps, "score 评估") as step:
         tell(step.name, 0, None)
         summary = _score(db, run.workspace_id, data)

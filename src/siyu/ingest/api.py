@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from siyu.core.http import Caller, DbSession
-from siyu.ingest import service
+from siyu.ingest import landing, service
 from siyu.ingest.schemas import BatchResult, EventBatch, OrderIn, OrderOut, RefundIn
 
 router = APIRouter(tags=["ingest"])
 
 
-@router.post("/events:batch", response_model=BatchResult)
-def events_batch(body: EventBatch, session: DbSession, caller: Caller) -> BatchResult:
-    """Up to 1,000 events; per-event results, good events kept, replays accepted once."""
+@router.post(
+    "/events:batch",
+    response_model=BatchResult,
+    responses={
+        202: {
+            "model": BatchResult,
+            "description": "With `Prefer: respond-async`: valid events are queued (status "
+            "`queued`, no customer_id yet) and become visible once a worker (`siyu worker`) "
+            "has resolved them; rejected events and replays are answered at once.",
+        }
+    },
+)
+def events_batch(
+    body: EventBatch,
+    session: DbSession,
+    caller: Caller,
+    prefer: Annotated[str | None, Header()] = None,
+) -> BatchResult | JSONResponse:
+    """Up to 1,000 events; per-event results, good events kept, replays accepted once.
+
+    By default every event is resolved by OneID and stored before the answer (200, with each
+    event's customer_id). With `Prefer: respond-async` the batch is validated, deduplicated
+    and queued in one statement (202); OneID resolves it in the background, in bulk.
+    """
+    if prefer and "respond-async" in prefer.lower():
+        queued = landing.accept_events(session, caller, body.events)
+        return JSONResponse(queued.model_dump(mode="json"), status_code=202)
     return service.ingest_events(session, caller, body.events)
 
 

@@ -43,7 +43,7 @@ def import_command(
     ),
     workspace: int | None = typer.Option(None, "--workspace", help="Workspace id"),
     mapping: str | None = typer.Option(None, help="Saved column mapping (generic layout)"),
-    chunk_rows: int = typer.Option(1000, help="Rows per transaction"),
+    chunk_rows: int = typer.Option(10_000, help="Rows per transaction"),
 ) -> None:
     """Import an order or contact export (CSV or XLSX); bad rows go to <FILE>.errors.csv."""
     from siyu.cli import fail, open_db

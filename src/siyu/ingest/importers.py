@@ -30,7 +30,7 @@ from siyu.ingest.rows import Row, RowError, RowParser, contact_event, order_of
 from siyu.ingest.schemas import OrderIn
 from siyu.workspaces.models import Role
 
-CHUNK_ROWS = 1000
+CHUNK_ROWS = 10_000
 REPORT_HEADER = ("行号 row", "列 column", "值 value", "原因", "reason")
 Progress = Callable[[int, int | None], None]
 

@@ -28,6 +28,9 @@ EVENT_TYPES = (
     "feedback",
     "sign_in",
     "custom",
+    "segment_entered",
+    "segment_exited",
+    "lifecycle_stage_changed",
 )
 CHANNELS = ("tmall", "taobao", "jd", "youzan", "douyin", "wechat", "wecom", "store", "api")
 ORDER_STATUSES = (
@@ -62,6 +65,21 @@ class Event(IdMixin, WorkspaceMixin, Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     amount_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EventLanding(IdMixin, WorkspaceMixin, Base):
+    """An event accepted by the async path, not yet resolved by OneID (the worker drains it).
+
+    The payload is the event as validated, encrypted: its identifiers are PII. The unique key
+    dedupes replays while an event waits; once stored in `event` the row is deleted.
+    """
+
+    __tablename__ = "event_landing"
+    __table_args__ = (UniqueConstraint("workspace_id", "event_id"),)
+
+    event_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[str] = mapped_column(EncryptedString("event_landing.payload"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 @register_owned

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,7 @@ def parse_int(value: str, *, positive: bool = False) -> int:
     return int(number)
 
 
+_ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y/%m/%d %H:%M:%S",
@@ -255,6 +257,9 @@ def parse_time(value: Cell) -> datetime:
         return value
     assert value is not None
     text = value.strip()
+    if _ISO_SECONDS.match(text):
+        # The common case, parsed in C (strptime costs ~10 µs a cell); same value as format 1.
+        return datetime.fromisoformat(text)
     for fmt in _TIME_FORMATS:
         try:
             return datetime.strptime(text, fmt)
@@ -287,21 +292,24 @@ _PROVINCES = {
     "香港": "香港特别行政区",
     "澳门": "澳门特别行政区",
 }
+_LONGEST_FIRST = sorted(_PROVINCES, key=len, reverse=True)
 _CITY = re.compile(r"^(.+?(?:自治州|地区|盟|市))")
 
 
 def province_name(value: str) -> str:
     """The full name of a province however it is written: 浙江, 浙江省 → 浙江省."""
-    for short in sorted(_PROVINCES, key=len, reverse=True):
+    for short in _LONGEST_FIRST:
         if value.startswith(short):
             return _PROVINCES[short]
     return value
 
 
+@lru_cache(maxsize=1 << 15)
 def region_of(address: str) -> tuple[str | None, str | None]:
     """(province, city) from an address like '浙江省 杭州市 西湖区 …' or '浙江杭州市西湖区…'."""
+    # Cached: a buyer's address repeats on every order of an export.
     text = address.strip()
-    short = next((s for s in sorted(_PROVINCES, key=len, reverse=True) if text.startswith(s)), None)
+    short = next((s for s in _LONGEST_FIRST if text.startswith(s)), None)
     if short is None:
         return None, None
     province = _PROVINCES[short]

@@ -53,7 +53,8 @@ class EventBatch(BaseModel):
 class EventResult(BaseModel):
     index: int
     event_id: str | None
-    status: Literal["accepted", "duplicate", "rejected"]
+    # "queued": accepted by the async path (202), stored once the worker has resolved it.
+    status: Literal["accepted", "queued", "duplicate", "rejected"]
     customer_id: int | None = None
     errors: list[dict[str, str]] = Field(default_factory=list)
 
@@ -62,6 +63,7 @@ class BatchResult(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    queued: int = 0
     results: list[EventResult]
 
 

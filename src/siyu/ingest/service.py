@@ -7,17 +7,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core import signals
 from siyu.core.auth import Principal, get_scoped
 from siyu.core.clock import now
-from siyu.core.db import bulk_insert, reserve_ids, table_of
-from siyu.core.errors import Conflict, InvalidField, NotFound, SiyuError
+from siyu.core.db import bulk_insert, one_of, reserve_ids, table_of
+from siyu.core.errors import Conflict, InvalidField, NotFound
 from siyu.customers.identifiers import TYPES as IDENTIFIER_TYPES
-from siyu.customers.identifiers import normalize
 from siyu.customers.oneid import Resolver, Sighting
 from siyu.ingest.layouts import mapping_fields
 from siyu.ingest.models import CHANNELS, ColumnMapping, Event, Order, OrderLine, Refund
@@ -31,6 +29,7 @@ from siyu.ingest.schemas import (
     OrderIn,
     RefundIn,
 )
+from siyu.ingest.validation import identifiers_of, validate_events
 from siyu.workspaces.models import Role, Workspace
 
 
@@ -44,11 +43,6 @@ def workspace_tz(session: Session, principal: Principal) -> str:
     return workspace.timezone if workspace else "Asia/Shanghai"
 
 
-def identifiers_of(raw: dict[str, str], prefix: str = "identifiers") -> list[tuple[str, str]]:
-    """Normalize a record's identifiers; the first bad one is an error naming it."""
-    return [(kind, normalize(kind, value, f"{prefix}.{kind}")) for kind, value in raw.items()]
-
-
 def attributes_of(attrs: Attributes | None) -> dict[str, str]:
     return {k: v for k, v in (attrs.model_dump() if attrs else {}).items() if v}
 
@@ -59,35 +53,14 @@ def ingest_events(
     """Store a batch; a replayed event_id is accepted once, a bad event costs only itself."""
     principal.require(Role.operator)
     tz = workspace_tz(session, principal)
-    results: list[EventResult] = []
-    parsed: list[tuple[int, EventIn, list[tuple[str, str]]]] = []
-    for index, item in enumerate(items):
-        try:
-            event = EventIn.model_validate(item)
-            parsed.append((index, event, identifiers_of(event.identifiers)))
-        except ValidationError as exc:
-            errors = [
-                {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
-                for e in exc.errors()
-            ]
-            results.append(
-                EventResult(index=index, event_id=_event_id(item), status="rejected", errors=errors)
-            )
-        except SiyuError as exc:
-            results.append(
-                EventResult(
-                    index=index,
-                    event_id=_event_id(item),
-                    status="rejected",
-                    errors=exc.detail.get("errors", []),
-                )
-            )
+    results, parsed = validate_events(items)
     ids = [e.event_id for _, e, _ in parsed]
     seen = (
         set(
             session.scalars(
                 select(Event.event_id).where(
-                    Event.workspace_id == principal.workspace_id, Event.event_id.in_(ids)
+                    Event.workspace_id == principal.workspace_id,
+                    one_of(session, Event.event_id, ids),
                 )
             )
         )
@@ -159,11 +132,6 @@ def ingest_events(
     )
 
 
-def _event_id(item: Any) -> str | None:
-    value = item.get("event_id") if isinstance(item, dict) else None
-    return value if isinstance(value, str) else None
-
-
 def upsert_order(
     session: Session, principal: Principal, data: OrderIn, resolver: Resolver | None = None
 ) -> tuple[Order, bool]:
@@ -194,21 +162,23 @@ def upsert_orders(
     principal.require(Role.operator)
     stored = _stored_orders(session, principal.workspace_id, orders)
     fresh: dict[tuple[str, str], OrderIn] = {}
+    normalized: list[list[tuple[str, str]]] = []
     for data in orders:
         key = (data.channel, data.external_id)
         if key not in stored and key not in fresh:
-            check_order(data)
+            _check_amounts(data)
+            normalized.append(identifiers_of(data.identifiers))
             fresh[key] = data
     tz = workspace_tz(session, principal)
     sightings = [
         Sighting(
             f"order:{d.channel}:{d.external_id}",
-            identifiers_of(d.identifiers),
+            ident,
             d.channel,
             to_utc(d.ordered_at, tz),
             attributes_of(d.attributes),
         )
-        for d in fresh.values()
+        for d, ident in zip(fresh.values(), normalized, strict=True)
     ]
     resolved = (resolver or Resolver(session, principal)).resolve_many(sightings)
     created_at = now()
@@ -290,7 +260,7 @@ def _stored_orders(
             stmt = select(Order.external_id, Order.id).where(
                 Order.workspace_id == workspace_id,
                 Order.channel == channel,
-                Order.external_id.in_(keys[start : start + 900]),
+                one_of(session, Order.external_id, keys[start : start + 900]),
             )
             found.update({(channel, e): i for e, i in session.execute(stmt)})
     return found

@@ -9,11 +9,12 @@ measured from the first purchase in one unit (days or weeks), and m_x = average 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from siyu.core.errors import InvalidField
 
@@ -71,18 +72,61 @@ class GammaGamma:
 
 
 def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:  # noqa: N803
-    """Maximum-likelihood BG/NBD over all customers."""
+    """Maximum-likelihood BG/NBD over all customers (analytic gradient, BFGS)."""
     x, t_x, T = _arrays(x, t_x, T)
     _check_history(x, t_x, T)
     scale = max(float(T.max()), 1.0)  # fit in units where T <= 1: better-conditioned
-    xs, ts, Ts = x, t_x / scale, T / scale
-
-    def loss(log_params: Array) -> float:
-        r, alpha, a, b = np.exp(log_params)
-        return -float(_bgnbd_ll(r, alpha, a, b, xs, ts, Ts).sum()) / len(xs)
-
+    loss = _BgNbdLoss(x, t_x / scale, T / scale)
     r, alpha, a, b = np.exp(_minimize(loss, 4))
     return BgNbd(float(r), float(alpha * scale), float(a), float(b))
+
+
+class _BgNbdLoss:
+    """Mean negative log-likelihood (Fader, Hardie & Lee 2005, eq. 6) and its gradient in log
+    parameters. Terms that depend on x alone are computed once per distinct x; customers
+    without a repeat need only ln(alpha + T)."""
+
+    def __init__(self, x: Array, t_x: Array, T: Array) -> None:  # noqa: N803
+        self.n = len(x)
+        self.ux, self.counts = np.unique(x, return_counts=True)
+        zero = x == 0
+        self.T0 = T[zero]
+        seen = ~zero
+        self.x, self.t_x, self.T = x[seen], t_x[seen], T[seen]
+        ux_seen = np.unique(self.x)
+        self.ux_seen, self.inv = ux_seen, np.searchsorted(ux_seen, self.x)
+
+    def __call__(self, theta: Array) -> tuple[float, Array]:
+        r, alpha, a, b = np.exp(theta)
+        ux, counts = self.ux, self.counts
+        fixed = counts @ (
+            gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux) - betaln(a, b)
+        )
+        d_r = counts @ (digamma(r + ux) - digamma(r) + np.log(alpha))
+        d_alpha = self.n * r / alpha
+        d_a = counts @ (digamma(a + b) - digamma(a + b + ux))
+        d_b = counts @ (digamma(b + ux) - digamma(a + b + ux) - digamma(b) + digamma(a + b))
+        # No repeat: the likelihood's last factor is (alpha + T)^-r alone.
+        log_t0 = np.log(alpha + self.T0)
+        ll = fixed - r * log_t0.sum()
+        d_r -= log_t0.sum()
+        d_alpha -= r * (1.0 / (alpha + self.T0)).sum()
+        # Repeaters: log of (alpha + T)^-(r + x) + a / (b + x - 1) (alpha + t_x)^-(r + x).
+        rx = r + self.x
+        log_big, log_last = np.log(alpha + self.T), np.log(alpha + self.t_x)
+        a3 = -rx * log_big
+        a4 = (np.log(a) - np.log(b + self.ux_seen - 1.0))[self.inv] - rx * log_last
+        both = np.logaddexp(a3, a4)
+        w4 = np.exp(a4 - both)
+        w3 = 1.0 - w4
+        ll += both.sum()
+        d_r -= (w3 * log_big + w4 * log_last).sum()
+        d_alpha -= (rx * (w3 / (alpha + self.T) + w4 / (alpha + self.t_x))).sum()
+        d_a += w4.sum() / a
+        by_x = np.bincount(self.inv, weights=w4, minlength=len(self.ux_seen))
+        d_b -= (by_x / (b + self.ux_seen - 1.0)).sum()
+        grad = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+        return -float(ll) / self.n, -grad / self.n
 
 
 def fit_gamma_gamma(x: ArrayLike, m_x: ArrayLike) -> GammaGamma:
@@ -96,22 +140,47 @@ def fit_gamma_gamma(x: ArrayLike, m_x: ArrayLike) -> GammaGamma:
             "至少需要两位有复购且金额为正的客户",
             "needs at least two repeat customers with a positive average value",
         )
+    # Fit on values scaled to mean 1 (fen or yuan alike); only v carries the unit.
+    unit = float(m_x.mean())
+    p, q, v = np.exp(_minimize(_GammaGammaLoss(x, m_x / unit), 3))
+    return GammaGamma(float(p), float(q), float(v * unit))
 
-    def loss(log_params: Array) -> float:
-        p, q, v = np.exp(log_params)
+
+class _GammaGammaLoss:
+    """Mean negative log-likelihood of the Gamma-Gamma model and its gradient (log params)."""
+
+    def __init__(self, x: Array, m_x: Array) -> None:
+        self.n, self.x, self.m_x = len(x), x, m_x
+        self.xm = x * m_x
+        self.ux, self.inv, self.counts = np.unique(x, return_inverse=True, return_counts=True)
+        log_m = np.log(m_x)
+        self.sum_x_log_m, self.sum_log_m = float(x @ log_m), float(log_m.sum())
+        self.sum_x_log_x, self.sum_x = float(x @ np.log(x)), float(x.sum())
+
+    def __call__(self, theta: Array) -> tuple[float, Array]:
+        p, q, v = np.exp(theta)
+        ux, counts = self.ux, self.counts
+        log_xmv = np.log(self.xm + v)
         ll = (
-            gammaln(p * x + q)
-            - gammaln(p * x)
-            - gammaln(q)
-            + q * np.log(v)
-            + (p * x - 1.0) * np.log(m_x)
-            + p * x * np.log(x)
-            - (p * x + q) * np.log(x * m_x + v)
+            counts @ (gammaln(p * ux + q) - gammaln(p * ux))
+            - self.n * gammaln(q)
+            + self.n * q * np.log(v)
+            + p * self.sum_x_log_m
+            - self.sum_log_m
+            + p * self.sum_x_log_x
+            - ((p * self.x + q) * log_xmv).sum()
         )
-        return -float(ll.sum()) / len(x)
-
-    p, q, v = np.exp(_minimize(loss, 3))
-    return GammaGamma(float(p), float(q), float(v))
+        d_p = (
+            counts @ (ux * (digamma(p * ux + q) - digamma(p * ux)))
+            + self.sum_x_log_m
+            + self.sum_x_log_x
+            - float(self.x @ log_xmv)
+        )
+        d_q = counts @ digamma(p * ux + q) - self.n * digamma(q) + self.n * np.log(v)
+        d_q -= log_xmv.sum()
+        d_v = self.n * q / v - ((p * self.x + q) / (self.xm + v)).sum()
+        grad = np.array([d_p * p, d_q * q, d_v * v])
+        return -float(ll) / self.n, -grad / self.n
 
 
 def clv(
@@ -134,37 +203,19 @@ def ltv(arpu: float, churn_rate: float) -> float:
     return arpu / churn_rate
 
 
-def _bgnbd_ll(
-    r: float,
-    alpha: float,
-    a: float,
-    b: float,
-    x: Array,
-    t_x: Array,
-    T: Array,  # noqa: N803
-) -> Array:
-    """Per-customer log-likelihood (Fader, Hardie & Lee 2005, eq. 6)."""
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = betaln(a, b + x) - betaln(a, b)
-    a3 = -(r + x) * np.log(alpha + T)
-    seen = x > 0
-    a4 = np.full_like(x, -np.inf)
-    a4[seen] = np.log(a) - np.log(b + x[seen] - 1.0) - (r + x[seen]) * np.log(alpha + t_x[seen])
-    return np.asarray(a1 + a2 + np.logaddexp(a3, a4), dtype=np.float64)
+def _minimize(loss: Any, n: int) -> Array:
+    """BFGS on the analytic gradient from the origin of log space; a step that overflows
+    counts as infinitely bad, so the line search backs off."""
 
+    def safe(theta: Array) -> tuple[float, Array]:
+        with np.errstate(all="ignore"):
+            value, grad = loss(theta)
+        if not np.isfinite(value) or not np.all(np.isfinite(grad)):
+            return np.inf, np.zeros(n)
+        return value, grad
 
-def _minimize(loss: object, n: int) -> Array:
-    """Nelder-Mead in log space, polished by BFGS; the better of the two answers."""
-    start = np.zeros(n)
-    first = minimize(
-        loss,
-        start,
-        method="Nelder-Mead",
-        options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-12},
-    )
-    polished = minimize(loss, first.x, method="BFGS", options={"gtol": 1e-10})
-    best = polished if polished.fun <= first.fun else first
-    return np.asarray(best.x, dtype=np.float64)
+    found = minimize(safe, np.zeros(n), jac=True, method="BFGS", options={"gtol": 1e-9})
+    return np.asarray(found.x, dtype=np.float64)
 
 
 def _arrays(*values: ArrayLike) -> tuple[Array, ...]:
@@ -182,3 +233,36 @@ def _check_history(x: Array, t_x: Array, T: Array) -> None:  # noqa: N803
             "需满足 x ≥ 0、0 ≤ t_x ≤ T，且没有复购时 t_x = 0",
             "needs x >= 0, 0 <= t_x <= T, and t_x = 0 when x = 0",
         )
+
+
+def discounted_clv(
+    model: BgNbd,
+    spend: GammaGamma,
+    horizon_days: float,
+    annual_rate: float,
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,  # noqa: N803
+    m_x: ArrayLike,
+    step_days: float = 30.0,
+) -> Array:
+    """CLV over the horizon with each month's expected purchases discounted to today.
+
+    Units are days. Month k contributes (E[purchases by k] - E[by k-1]) x E[order value] /
+    (1 + annual_rate)^(k months in years); `clv` above is the same without the discount.
+    """
+    value = spend.expected_value(x, m_x)
+    total = np.zeros_like(value)
+    before = np.zeros_like(value)
+    steps = int(np.ceil(horizon_days / step_days))
+    for k in range(1, steps + 1):
+        t = min(k * step_days, horizon_days)
+        upto = model.expected_purchases(t, x, t_x, T)
+        total += (upto - before) * value / (1.0 + annual_rate) ** (t / 365.0)
+        before = upto
+    return total
+
+
+def mean_interval(model: BgNbd) -> float:
+    """Mean time between purchases of an active customer (alpha / r), in the model's unit."""
+    return model.alpha / model.r

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.db import Base, BigId, UTCDateTime
@@ -46,3 +56,34 @@ class CustomerMetrics(IdMixin, WorkspaceMixin, Base):
     expected_spend_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
     clv_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Added by the lifecycle domain: membership (the funnel's second step) and the interval
+    # (days) after which this customer counts as overdue, from their history or the model.
+    is_member: Mapped[bool] = mapped_column(Boolean, default=False)
+    expected_interval_days: Mapped[float | None] = mapped_column(default=None)
+
+
+class LifecycleSettings(IdMixin, WorkspaceMixin, Base):
+    """A workspace's tuned RFM bins, stage definitions and CLV horizon (see schemas.Settings)."""
+
+    __tablename__ = "lifecycle_settings"
+    __table_args__ = (UniqueConstraint("workspace_id"),)
+
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LifecycleState(IdMixin, WorkspaceMixin, Base):
+    """What the last full refresh learned: RFM cut points, CLV parameters, the seeds' LTV."""
+
+    __tablename__ = "lifecycle_state"
+    __table_args__ = (UniqueConstraint("workspace_id"),)
+
+    # {"r": [iso timestamps], "f": [counts], "m": [fen]}: the least value of each score >= 2.
+    cutpoints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}} in days, or {} when not fitted.
+    clv_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"arpu_fen", "churn_rate", "lifetime_years", "ltv_fen"} or {} without a year of history.
+    ltv: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    customers: Mapped[int] = mapped_column(default=0)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[float] = mapped_column(default=0.0)

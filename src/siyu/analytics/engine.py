@@ -1,0 +1,187 @@
+"""DuckDB in-process over the operational store, read-only, for the analytical passes.
+
+SQLite is read through DuckDB's sqlite extension and PostgreSQL through its postgres extension;
+both are loaded from the files the PyPI packages ship (never downloaded). The store is attached
+READ_ONLY as `store`, and every table of the metadata that exists there gets a view in DuckDB's
+main schema under its plain name (orders, order_line, customer, customer_metrics, event, ...)
+with timestamps as naive UTC TIMESTAMP and JSON as text, so one SQL text reads either store.
+
+DuckDB opens its own connection to the store, so it sees what is COMMITTED, never the rows of an
+open transaction: a pass reads committed data, computes, and writes back in a new transaction.
+
+On SQLite, DuckDB runs in a spawned child process. The sqlite extension carries its own copy of
+the SQLite library, and two copies in one process break each other's POSIX file locks (closing
+one's file handle drops the other's locks; seen here as "locking protocol" on commit), so the
+copy that reads must live in another process, as any other reader would. PostgreSQL is read
+over libpq in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import multiprocessing as mp
+import os
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import URL
+
+from siyu.analytics import duck
+from siyu.analytics.duck import STORE, AnalyticsQueryError
+from siyu.analytics.portable import transpile
+from siyu.core.db import Database
+from siyu.core.errors import SiyuError
+
+__all__ = ["Analytics", "AnalyticsQueryError", "AnalyticsUnavailable", "libpq_dsn"]
+CHILD_TIMEOUT = 10.0
+
+
+class AnalyticsUnavailable(SiyuError):
+    status = 503
+    code = "analytics_unavailable"
+    zh = "分析引擎无法读取数据库"
+    en = "The analytics engine cannot read the store"
+
+
+def extension_file(package: str, name: str) -> str:
+    """The extension binary a PyPI package ships (e.g. duckdb_extension_sqlite_scanner)."""
+    module = __import__(package)
+    folder = os.path.dirname(module.__file__ or "")
+    found = sorted(glob.glob(os.path.join(folder, "extensions", "*", f"{name}.duckdb_extension")))
+    if not found:
+        raise AnalyticsUnavailable(en=f"The {name} extension package is not installed")
+    return found[-1]
+
+
+def libpq_dsn(url: URL) -> str:
+    """A libpq connection string from a SQLAlchemy PostgreSQL URL (socket dir or host)."""
+    parts: dict[str, Any] = {"dbname": url.database, "user": url.username}
+    parts["password"] = url.password
+    parts["host"] = url.query.get("host") or url.host
+    parts["port"] = url.query.get("port") or url.port
+    return " ".join(f"{k}={_quote(str(v))}" for k, v in parts.items() if v)
+
+
+def _quote(value: str) -> str:
+    """A libpq connection-string value."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _literal(value: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def setup_sql(db: Database) -> list[str]:
+    """The statements that load the right extension and attach the store READ_ONLY."""
+    url = db.engine.url
+    dialect = db.engine.dialect.name
+    if dialect == "sqlite":
+        path = url.database
+        if not path or path == ":memory:":
+            raise AnalyticsUnavailable(en="An in-memory SQLite store cannot be attached")
+        ext = extension_file("duckdb_extension_sqlite_scanner", "sqlite_scanner")
+        target = _literal(os.path.abspath(path))
+        return [f"LOAD {_literal(ext)}", f"ATTACH {target} AS {STORE} (TYPE sqlite, READ_ONLY)"]
+    if dialect != "postgresql":
+        raise AnalyticsUnavailable(en=f"Unsupported store: {dialect}")
+    ext = extension_file("duckdb_extension_postgres_scanner", "postgres_scanner")
+    dsn = _literal(libpq_dsn(url))
+    return [f"LOAD {_literal(ext)}", f"ATTACH {dsn} AS {STORE} (TYPE postgres, READ_ONLY)"]
+
+
+class Analytics:
+    """DuckDB over one store, read-only; use as a context manager."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = db.engine.dialect.name
+        setup = setup_sql(db)
+        self._con: Any = None
+        self._child: Any = None
+        if self.dialect == "sqlite":
+            self._start_child(setup)
+        else:
+            self._con, self.tables = duck.open_store(setup)
+
+    def _start_child(self, setup: list[str]) -> None:
+        context = mp.get_context("spawn")
+        self._pipe, theirs = context.Pipe()
+        self._child = context.Process(target=duck.serve, args=(theirs, setup), daemon=True)
+        self._child.start()
+        theirs.close()
+        status, answer = self._receive()
+        if status != "ok":
+            self.close()
+            raise AnalyticsUnavailable(en=f"The analytics engine cannot read the store: {answer}")
+        self.tables = set(answer)
+
+    def _receive(self) -> tuple[str, Any]:
+        if not self._pipe.poll(None if self._child.is_alive() else 0):
+            raise AnalyticsUnavailable(en="The analytics process stopped")
+        try:
+            status, answer = self._pipe.recv()
+        except EOFError:
+            raise AnalyticsUnavailable(en="The analytics process stopped") from None
+        return status, answer
+
+    def _run(self, kind: str, sql: str, params: Sequence[Any] | None) -> Any:
+        if self._child is None:
+            return duck.run(self._con, kind, sql, list(params or []))
+        self._pipe.send((kind, sql, list(params or [])))
+        status, answer = self._receive()
+        if status != "ok":
+            raise AnalyticsQueryError(answer)
+        return answer
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run portable SQL (see portable.py) with `?` parameters; store tables are named
+        plainly (orders, order_line, customer, customer_metrics, event, ...)."""
+        return list(self._run("rows", transpile(sql, "duckdb"), params))
+
+    def columns(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
+        """Like query, but the result as one numpy array per column (for millions of rows)."""
+        return dict(self._run("columns", transpile(sql, "duckdb"), params))
+
+    def describe(self, table: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of one of the plain-name views."""
+        if table not in self.tables:
+            raise AnalyticsQueryError(f"no table {table}")
+        return [(r[0], r[1]) for r in self._run("rows", f'DESCRIBE "{table}"', [])]
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run DuckDB SQL as it is (not transpiled); the store stays read-only."""
+        return list(self._run("rows", sql, params))
+
+    def has_table(self, name: str) -> bool:
+        """Whether the store has this table (another domain's may not be migrated yet)."""
+        return name in self.tables
+
+    def close(self) -> None:
+        """Close DuckDB (and stop its process)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._child is not None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._pipe.send(None)
+            self._child.join(CHILD_TIMEOUT)
+            if self._child.is_alive():
+                self._child.terminate()
+                self._child.join(CHILD_TIMEOUT)
+            self._pipe.close()
+            self._child = None
+
+    def __enter__(self) -> Analytics:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

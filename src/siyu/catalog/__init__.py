@@ -1,0 +1,1 @@
+"""Catalog (the S of S2b2C): suppliers, products and SKUs, materials, inventory and reservations."""

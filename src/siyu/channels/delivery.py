@@ -1,0 +1,194 @@
+"""Delivery after commit: the outbox handler sends a touch through its channel's Provider,
+with per-channel token buckets, exponential backoff, a dead-letter state and receipts.
+
+Sending is at-least-once at the provider boundary (a crash after the provider answered and
+before commit sends again on retry); Aliyun's OutId and Tencent's SessionContext carry the
+touch id so the provider side can tell. In our store every touch ends in exactly one state.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from siyu.channels import frequency
+from siyu.channels.models import PENDING, ChannelConfig, RateBucket, Touch
+from siyu.channels.providers import Outgoing, ProviderError, ProviderSetup, provider_for
+from siyu.core import outbox
+from siyu.core.clock import now
+from siyu.core.outbox import OutboxMessage
+from siyu.customers.models import Customer, Identity
+
+DELIVER = "channels.deliver"
+MAX_ATTEMPTS = 5
+BASE_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 60 s, 120 s ... capped at an hour."""
+    return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def setup_for(session: Session, config: ChannelConfig) -> ProviderSetup:
+    """What a provider needs from a config (secrets decrypted here, never logged)."""
+    return ProviderSetup(
+        session=session,
+        workspace_id=config.workspace_id,
+        channel=config.channel,
+        provider=config.provider,
+        base_url=config.base_url,
+        options=dict(config.options or {}),
+        secrets=json.loads(config.secrets) if config.secrets else {},
+    )
+
+
+def sandbox_setup(session: Session, workspace_id: int) -> ProviderSetup:
+    """The sandbox needs no config."""
+    return ProviderSetup(session, workspace_id, "sandbox", "sandbox", None, {}, {})
+
+
+@outbox.handler(DELIVER)
+def deliver(session: Session, message: OutboxMessage) -> None:
+    """Send one queued touch (or leave it if it was displaced, suppressed or already sent)."""
+    touch = session.get(Touch, int(message.payload["touch_id"]))
+    if touch is None or touch.status not in PENDING:
+        return
+    # The customer's lock serializes this with a displacing decision in `send`.
+    frequency.lock_contact(session, touch.workspace_id, touch.customer_id)
+    session.refresh(touch)
+    if touch.status not in PENDING:
+        return
+    if touch.defer_until is not None and touch.defer_until > now():
+        return requeue(session, touch, touch.defer_until)
+    block = frequency.consent_block(
+        session, touch.workspace_id, touch.customer_id, touch.channel, touch.purpose
+    )
+    if block:
+        touch.status, touch.reason = "suppressed", block
+        return
+    setup = _setup(session, touch)
+    if setup is None:
+        touch.status, touch.reason = "failed", "channel_not_configured"
+        return
+    if setup.provider != "sandbox":
+        wait = take_token(session, touch.workspace_id, touch.channel, setup)
+        if wait > 0:
+            return requeue(session, touch, now() + timedelta(seconds=wait))
+    _attempt(session, touch, setup)
+
+
+def _setup(session: Session, touch: Touch) -> ProviderSetup | None:
+    if touch.channel == "sandbox":
+        return sandbox_setup(session, touch.workspace_id)
+    config = session.scalars(
+        select(ChannelConfig).where(
+            ChannelConfig.workspace_id == touch.workspace_id,
+            ChannelConfig.channel == touch.channel,
+        )
+    ).first()
+    return setup_for(session, config) if config is not None and config.enabled else None
+
+
+def _attempt(session: Session, touch: Touch, setup: ProviderSetup) -> None:
+    rendered = json.loads(touch.rendered or "{}")
+    extra = dict(rendered.get("extra") or {})
+    out = Outgoing(
+        touch_id=touch.id,
+        customer_id=touch.customer_id,
+        to=recipient(session, touch),
+        text=rendered.get("text", ""),
+        subject=rendered.get("subject"),
+        sms_template_code=rendered.get("sms_template_code"),
+        sms_params=rendered.get("sms_params") or {},
+        extra=extra,
+    )
+    try:
+        sent = provider_for(setup).send(out)
+    except ProviderError as exc:
+        return record_failure(session, touch, exc)
+    touch.status = "delivered" if sent.delivered else "sent"
+    touch.provider_message_id = sent.message_id[:128]
+    touch.sent_at = now()
+    touch.reason = touch.detail = None
+    if sent.delivered:
+        touch.delivered_at = touch.sent_at
+    touch.attempts += 1
+
+
+def record_failure(session: Session, touch: Touch, exc: ProviderError) -> None:
+    """Final failures stop; transient ones retry with backoff until dead-lettered."""
+    touch.attempts += 1
+    touch.reason, touch.detail = exc.reason, exc.code[:500]
+    if not exc.transient:
+        touch.status = "failed"
+    elif touch.attempts >= MAX_ATTEMPTS:
+        touch.status = "dead"
+    else:
+        requeue(session, touch, now() + backoff(touch.attempts))
+
+
+def requeue(session: Session, touch: Touch, at: datetime) -> None:
+    """Run the delivery again at `at` (the touch's state says why it waits)."""
+    outbox.enqueue(
+        session, DELIVER, {"touch_id": touch.id}, workspace_id=touch.workspace_id, run_at=at
+    )
+
+
+def recipient(session: Session, touch: Touch) -> str | None:
+    """Where the channel reaches the customer: phone, email, WeCom external_userid or id."""
+    customer = session.get(Customer, touch.customer_id)
+    if customer is None:
+        return None
+    if touch.channel == "sms":
+        return customer.phone
+    if touch.channel == "email":
+        return customer.email
+    if touch.channel == "wecom":
+        identity = session.scalars(
+            select(Identity)
+            .where(
+                Identity.customer_id == customer.id,
+                Identity.type == "wecom_external_userid",
+            )
+            .order_by(Identity.last_seen_at.desc())
+        ).first()
+        return identity.value if identity else None
+    return str(customer.id)
+
+
+def take_token(session: Session, workspace_id: int, channel: str, setup: ProviderSetup) -> float:
+    """Take one token from the workspace+channel bucket; returns seconds to wait if empty."""
+    config = session.scalars(
+        select(ChannelConfig).where(
+            ChannelConfig.workspace_id == workspace_id, ChannelConfig.channel == channel
+        )
+    ).one()
+    rate, burst = config.rate_per_second, float(config.burst)
+    dialect = session.get_bind().dialect.name
+    maker = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        maker(RateBucket)
+        .values(workspace_id=workspace_id, channel=channel, tokens=burst, refreshed_at=now())
+        .on_conflict_do_nothing(index_elements=["workspace_id", "channel"])
+    )
+    stmt = select(RateBucket).where(
+        RateBucket.workspace_id == workspace_id, RateBucket.channel == channel
+    )
+    if dialect == "postgresql":
+        stmt = stmt.with_for_update()
+    bucket = session.scalars(stmt.execution_options(populate_existing=True)).one()
+    t = now()
+    elapsed = max((t - bucket.refreshed_at).total_seconds(), 0.0)
+    tokens = min(burst, bucket.tokens + elapsed * rate)
+    bucket.refreshed_at = t
+    if tokens >= 1:
+        bucket.tokens = tokens - 1
+        return 0.0
+    bucket.tokens = tokens
+    return (1 - tokens) / rate

@@ -1,0 +1,186 @@
+"""Frequency and respect: caps per customer across channels and journeys, quiet hours,
+unsubscribe / do-not-disturb, priorities, and tightening after complaints or mutes.
+
+Caps count marketing touches per local day (`slot_day`, the workspace's zone) over a rolling
+7 days. A touch holds its slot from decision time (queued or deferred) until it fails, so
+deciding is the one place caps are enforced; a per-customer ContactState row lock (FOR UPDATE
+on PostgreSQL, the single writer on SQLite) serializes decisions for one customer across
+workers. A higher-priority touch displaces the lowest-priority pending (not yet sent) one that
+frees a slot; the displaced touch is suppressed with reason "displaced".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from siyu.channels.models import COUNTED, PENDING, ContactState, FrequencyPolicy, Touch
+from siyu.core.clock import now
+from siyu.customers.models import Consent
+from siyu.workspaces.models import Workspace
+
+WEEK = 7
+
+
+@dataclass
+class Decision:
+    """Whether a marketing touch may take a slot, why not, and whom it displaces."""
+
+    ok: bool
+    reason: str | None = None
+    victim_id: int | None = None
+
+
+def policy_of(session: Session, workspace_id: int) -> FrequencyPolicy:
+    """The workspace's policy, or the defaults (1 a day, 3 a week, quiet 22:00–08:00)."""
+    found = session.scalars(
+        select(FrequencyPolicy).where(FrequencyPolicy.workspace_id == workspace_id)
+    ).first()
+    if found is not None:
+        return found
+    return FrequencyPolicy(
+        workspace_id=workspace_id,
+        daily_cap=1,
+        weekly_cap=3,
+        low_activity_stages=["dormant_heavy", "lost"],
+        low_activity_weekly_cap=1,
+        tightened_weekly_cap=1,
+        tighten_days=30,
+        quiet_start="22:00",
+        quiet_end="08:00",
+    )
+
+
+def zone_of(session: Session, workspace_id: int) -> ZoneInfo:
+    """The workspace's time zone."""
+    workspace = session.get(Workspace, workspace_id)
+    return ZoneInfo(workspace.timezone if workspace else "Asia/Shanghai")
+
+
+def _clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(policy: FrequencyPolicy, at: datetime, zone: ZoneInfo) -> datetime | None:
+    """If `at` falls in quiet hours, the UTC instant they end; else None."""
+    start, end = _clock(policy.quiet_start), _clock(policy.quiet_end)
+    if start == end:
+        return None
+    local = at.astimezone(zone)
+    current = local.time()
+    inside = start <= current < end if start < end else (current >= start or current < end)
+    if not inside:
+        return None
+    day = local.date() if current < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone).astimezone(at.tzinfo)
+
+
+def slot_day(at: datetime, zone: ZoneInfo) -> int:
+    """The local date ordinal of an instant: the day whose cap a touch counts against."""
+    return at.astimezone(zone).date().toordinal()
+
+
+def lock_contact(session: Session, workspace_id: int, customer_id: int) -> ContactState:
+    """The customer's ContactState, created if needed and row-locked for this transaction."""
+    dialect = session.get_bind().dialect.name
+    stmt = select(ContactState).where(
+        ContactState.workspace_id == workspace_id, ContactState.customer_id == customer_id
+    )
+    if dialect == "postgresql":
+        stmt = stmt.with_for_update()
+    stmt = stmt.execution_options(populate_existing=True)
+    found = session.scalars(stmt).first()
+    if found is not None:
+        return found
+    maker = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        maker(ContactState)
+        .values(workspace_id=workspace_id, customer_id=customer_id, complaints=0)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "customer_id"])
+    )
+    return session.scalars(stmt).one()
+
+
+def consent_block(
+    session: Session, workspace_id: int, customer_id: int, channel: str, purpose: str
+) -> str | None:
+    """ "dnd" (everything blocked on the channel), "unsubscribed" (marketing) or None.
+
+    Consent rows for the channel or for "all" channels are read in time order; the latest
+    per purpose wins, so a later re-subscribe lifts an unsubscribe.
+    """
+    rows = session.execute(
+        select(Consent.purpose, Consent.granted)
+        .where(
+            Consent.workspace_id == workspace_id,
+            Consent.customer_id == customer_id,
+            Consent.channel.in_((channel, "all")),
+        )
+        .order_by(Consent.at, Consent.id)
+    )
+    state = {row_purpose: granted for row_purpose, granted in rows}
+    if state.get("all") is False:
+        return "dnd"
+    if purpose == "marketing" and state.get("marketing") is False:
+        return "unsubscribed"
+    return None
+
+
+def caps_for(
+    policy: FrequencyPolicy, state: ContactState, stage: str | None
+) -> tuple[int, int, str]:
+    """(daily, weekly, suffix): tighter for low-activity and recently complaining customers."""
+    daily, weekly, suffix = policy.daily_cap, policy.weekly_cap, ""
+    if stage and stage in (policy.low_activity_stages or []):
+        weekly, suffix = min(weekly, policy.low_activity_weekly_cap), "_low_activity"
+    if state.tightened_until is not None and state.tightened_until > now():
+        weekly, suffix = min(weekly, policy.tightened_weekly_cap), "_tightened"
+    return min(daily, weekly), weekly, suffix
+
+
+def _fits(per_day: dict[int, int], day: int, daily: int, weekly: int) -> str | None:
+    if per_day.get(day, 0) + 1 > daily:
+        return "cap_daily"
+    for start in range(day - WEEK + 1, day + 1):
+        if sum(per_day.get(d, 0) for d in range(start, start + WEEK)) + 1 > weekly:
+            return "cap_weekly"
+    return None
+
+
+def decide(
+    session: Session,
+    customer_id: int,
+    day: int,
+    priority: int,
+    daily: int,
+    weekly: int,
+) -> Decision:
+    """May a marketing touch take a slot on `day`? Call with the customer's row lock held."""
+    rows = session.execute(
+        select(Touch.id, Touch.slot_day, Touch.priority, Touch.status).where(
+            Touch.customer_id == customer_id,
+            Touch.purpose == "marketing",
+            Touch.status.in_(COUNTED),
+            Touch.slot_day.between(day - WEEK + 1, day + WEEK - 1),
+        )
+    ).all()
+    per_day: dict[int, int] = {}
+    for _, d, _, _ in rows:
+        per_day[d] = per_day.get(d, 0) + 1
+    reason = _fits(per_day, day, daily, weekly)
+    if reason is None:
+        return Decision(True)
+    pending = [r for r in rows if r[3] in PENDING and r[2] < priority]
+    for touch_id, d, _, _ in sorted(pending, key=lambda r: (r[2], -r[0])):
+        per_day[d] -= 1
+        if _fits(per_day, day, daily, weekly) is None:
+            return Decision(True, victim_id=touch_id)
+        per_day[d] += 1
+    return Decision(False, reason)

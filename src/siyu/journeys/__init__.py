@@ -1,0 +1,1 @@
+"""Journeys (lifecycle SOPs): definitions, durable execution, built-in SOPs and metrics."""

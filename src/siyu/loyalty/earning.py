@@ -1,0 +1,129 @@
+"""Points from orders on any channel, and the proportional clawback when one is refunded."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.ingest.models import Order, OrderLine, Refund
+from siyu.loyalty import ledger
+from siyu.loyalty.ledger import Entry, Posted
+from siyu.loyalty.models import LoyaltyProgram, PointsTransfer, Tier
+from siyu.loyalty.service import (
+    expires_at,
+    find_member,
+    get_program,
+    is_member_day,
+    workspace_tz,
+)
+from siyu.loyalty.tiers import COUNTED, evaluate
+
+EARNING = ("paid", "shipped", "completed")
+
+
+def order_points(
+    program: LoyaltyProgram,
+    tier: Tier | None,
+    order: Order,
+    lines: list[OrderLine],
+    member_day: bool,
+) -> int:
+    """Points for an order: paid yuan × rate × category, tier and member-day multipliers.
+
+    Integer arithmetic end to end with one floor at the end (no float): the paid amount is
+    spread over the lines by their amounts, each weighted by its category's percent.
+    """
+    weights = program.category_multiplier_pct or {}
+    gross = sum(line.amount_fen for line in lines)
+    if gross > 0:
+        weighted = sum(line.amount_fen * weights.get(line.category or "", 100) for line in lines)
+    else:
+        gross, weighted = 1, 100
+    tier_pct = tier.points_multiplier_pct if tier else 100
+    day_pct = program.member_day_multiplier_pct if member_day else 100
+    numerator = order.paid_fen * program.points_per_yuan * weighted * tier_pct * day_pct
+    return numerator // (100 * gross * 100 * 100 * 100)
+
+
+def earn_for_order(session: Session, workspace_id: int, order_id: int) -> Posted | None:
+    """Credit a member's points for a paid order once (key order:<id>); then re-tier."""
+    order = session.get(Order, order_id)
+    if order is None or order.workspace_id != workspace_id or order.status not in EARNING:
+        return None
+    member = find_member(session, workspace_id, order.customer_id)
+    if member is None:
+        return None
+    program = get_program(session, workspace_id)
+    tz = workspace_tz(session, workspace_id)
+    tier = session.scalars(
+        select(Tier).where(Tier.workspace_id == workspace_id, Tier.rank == member.tier_rank)
+    ).first()
+    lines = list(session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)))
+    at = order.paid_at or order.ordered_at
+    member_day = is_member_day(program, at, tz)
+    points = order_points(program, tier, order, lines, member_day)
+    posted = None
+    if points > 0:
+        entry = Entry(
+            order.customer_id,
+            points,
+            "earn",
+            f"order:{order.id}",
+            order_id=order.id,
+            channel=order.channel,
+            detail={"paid_fen": order.paid_fen, "tier": member.tier_rank, "member_day": member_day},
+        )
+        posted = ledger.credit(session, workspace_id, entry, expires_at(program.expiry, at, tz))
+    if order.status in COUNTED:
+        evaluate(session, workspace_id, member)
+    return posted
+
+
+def clawback_for_refund(
+    session: Session, workspace_id: int, order_id: int, refund_id: int
+) -> Posted | None:
+    """Take back points in proportion to what was refunded so far (key refund:<id>).
+
+    The target is floor(earned × refunded ÷ paid) over all refunds up to this one, minus what
+    earlier refunds already asked for, so partial refunds add up exactly to a full one. If the
+    points were already spent, it takes what the balance has (never below zero).
+    """
+    order = session.get(Order, order_id)
+    earned = session.scalars(
+        select(PointsTransfer).where(
+            PointsTransfer.workspace_id == workspace_id,
+            PointsTransfer.idempotency_key == f"order:{order_id}",
+        )
+    ).first()
+    if order is None or earned is None or order.paid_fen <= 0:
+        return None
+    refunded = session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+            Refund.order_id == order_id, Refund.id <= refund_id
+        )
+    )
+    target = earned.points * min(int(refunded or 0), order.paid_fen) // order.paid_fen
+    earlier = session.scalars(
+        select(PointsTransfer.detail).where(
+            PointsTransfer.workspace_id == workspace_id,
+            PointsTransfer.order_id == order_id,
+            PointsTransfer.kind == "clawback",
+            PointsTransfer.idempotency_key != f"refund:{refund_id}",
+        )
+    )
+    asked = sum(int(d.get("intended", 0)) for d in earlier)
+    intended = target - asked
+    if intended <= 0:
+        return None
+    entry = Entry(
+        order.customer_id,
+        intended,
+        "clawback",
+        f"refund:{refund_id}",
+        order_id=order_id,
+        channel=order.channel,
+        detail={"intended": intended, "refund_id": refund_id},
+    )
+    return ledger.debit(
+        session, workspace_id, entry, ledger.ISSUED, first_lot_of=earned.id, up_to_balance=True
+    )

@@ -1,0 +1,382 @@
+"""Membership services: the program and its ladder, free enrollment, points for principals."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from siyu.core import audit
+from siyu.core.auth import Principal, get_scoped, scoped
+from siyu.core.clock import now
+from siyu.core.db import table_of
+from siyu.core.errors import InvalidField, NotFound
+from siyu.customers.models import Consent, Customer
+from siyu.loyalty import ledger
+from siyu.loyalty.ledger import Entry, Posted
+from siyu.loyalty.models import LoyaltyProgram, Member, PointsTransfer, Tier
+from siyu.workspaces.models import Role, Workspace
+
+# The default ladder: (name, 12-month spend in fen, activity score, points %, price %, free
+# shipping, birthday points, early-access hours, member-day %, dedicated service).
+DEFAULT_TIERS = (
+    ("普通会员", 0, 0, 100, 100, False, 50, 0, 100, False),
+    ("银卡", 100_000, 60, 120, 98, True, 100, 0, 90, False),
+    ("金卡", 300_000, 150, 150, 95, True, 200, 24, 80, False),
+    ("黑金", 1_000_000, 0, 200, 90, True, 500, 48, 80, True),
+)
+DEFAULT_ACTIONS = {"sign_in": 5, "review": 10, "share": 5, "join_group": 20}
+ENROLL_CHANNELS = ("tmall", "taobao", "jd", "youzan", "douyin", "wechat", "wecom", "store", "api")
+
+
+def workspace_tz(session: Session, workspace_id: int) -> str:
+    """The workspace's time zone (member day and birthdays are local days)."""
+    workspace = session.get(Workspace, workspace_id)
+    return workspace.timezone if workspace else "Asia/Shanghai"
+
+
+def get_program(session: Session, workspace_id: int) -> LoyaltyProgram:
+    """The workspace's program, created with the default rules and ladder on first use."""
+    found = session.scalars(
+        select(LoyaltyProgram).where(LoyaltyProgram.workspace_id == workspace_id)
+    ).first()
+    if found is not None:
+        return found
+    dialect = session.get_bind().dialect.name
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    t = now()
+    stmt = maker(table_of(LoyaltyProgram)).values(
+        workspace_id=workspace_id,
+        points_per_yuan=1,
+        point_value_fen=1,
+        expiry="end_of_next_year",
+        member_day=18,
+        member_day_multiplier_pct=200,
+        category_multiplier_pct={},
+        action_points=DEFAULT_ACTIONS,
+        review_day=1,
+        grace_days=30,
+        created_at=t,
+        updated_at=t,
+    )
+    # Two first earners at once: one creates it, the other finds it.
+    made = session.execute(stmt.on_conflict_do_nothing(index_elements=["workspace_id"]))
+    if made.rowcount:  # type: ignore[attr-defined]
+        for rank, row in enumerate(DEFAULT_TIERS):
+            session.add(_tier(workspace_id, rank, row))
+        session.flush()
+        from siyu.loyalty import schedule
+
+        schedule.start(session, workspace_id)
+    return session.scalars(
+        select(LoyaltyProgram).where(LoyaltyProgram.workspace_id == workspace_id)
+    ).one()
+
+
+def _tier(workspace_id: int, rank: int, row: tuple) -> Tier:  # type: ignore[type-arg]
+    name, spend, activity, mult, price, ship, bday, early, member_day, service = row
+    return Tier(
+        workspace_id=workspace_id,
+        rank=rank,
+        name=name,
+        min_spend_fen=spend,
+        min_activity=activity,
+        points_multiplier_pct=mult,
+        discount_pct=price,
+        free_shipping=ship,
+        birthday_points=bday,
+        early_access_hours=early,
+        member_day_pct=member_day,
+        dedicated_service=service,
+    )
+
+
+def tiers(session: Session, workspace_id: int) -> list[Tier]:
+    """The ladder, lowest rank first."""
+    get_program(session, workspace_id)
+    return list(
+        session.scalars(select(Tier).where(Tier.workspace_id == workspace_id).order_by(Tier.rank))
+    )
+
+
+def expires_at(policy: str, at: datetime, tz: str) -> datetime | None:
+    """When points earned at `at` expire under the program's expiry policy."""
+    if policy == "never":
+        return None
+    if policy.startswith("days:"):
+        return at + timedelta(days=int(policy[5:]))
+    # End of the following year, local time: they lapse at the start of the year after.
+    local = at.astimezone(ZoneInfo(tz))
+    return datetime(local.year + 2, 1, 1, tzinfo=ZoneInfo(tz))
+
+
+def is_member_day(program: LoyaltyProgram, at: datetime, tz: str) -> bool:
+    """Whether `at` falls on member day in the workspace's time zone."""
+    return program.member_day is not None and at.astimezone(ZoneInfo(tz)).day == program.member_day
+
+
+# ---------------------------------------------------------------- members
+
+
+def find_member(session: Session, workspace_id: int, customer_id: int) -> Member | None:
+    """The customer's membership, if enrolled."""
+    return session.scalars(
+        select(Member).where(Member.workspace_id == workspace_id, Member.customer_id == customer_id)
+    ).first()
+
+
+def get_member(session: Session, principal: Principal, customer_id: int) -> Member:
+    """A member the caller may see, or NotFound (another workspace's customer included)."""
+    get_scoped(session, Customer, customer_id, principal)
+    member = find_member(session, principal.workspace_id, customer_id)
+    if member is None:
+        raise NotFound(zh="此客户还不是会员", en="This customer is not a member yet")
+    return member
+
+
+_MEMBER = (
+    select(Member.id)
+    .join(Customer, Customer.id == Member.customer_id)
+    .where(
+        Customer.workspace_id == bindparam("ws"),
+        Member.workspace_id == bindparam("ws"),
+        Member.customer_id == bindparam("cid"),
+    )
+)
+_RULES = (
+    select(LoyaltyProgram.action_points, LoyaltyProgram.expiry, Workspace.timezone)
+    .join(Workspace, Workspace.id == LoyaltyProgram.workspace_id)
+    .where(LoyaltyProgram.workspace_id == bindparam("ws"))
+)
+
+# A member's earning rules in one look-up (membership, program and time zone together).
+_MEMBER_RULES = (
+    select(LoyaltyProgram.action_points, LoyaltyProgram.expiry, Workspace.timezone)
+    .select_from(Member)
+    .join(LoyaltyProgram, LoyaltyProgram.workspace_id == Member.workspace_id)
+    .join(Workspace, Workspace.id == Member.workspace_id)
+    .where(Member.workspace_id == bindparam("ws"), Member.customer_id == bindparam("cid"))
+)
+
+
+def require_member(session: Session, principal: Principal, customer_id: int) -> None:
+    """Refuse unless the customer is a member the caller may see (one indexed look-up)."""
+    if principal.role in (Role.distributor, Role.supplier):
+        stmt = scoped(
+            select(Member.id).join(Customer, Customer.id == Member.customer_id),
+            Customer,
+            principal,
+        ).where(Member.workspace_id == principal.workspace_id, Member.customer_id == customer_id)
+        found = session.connection().execute(stmt).first()
+    else:
+        # Prebuilt (its cache key is memoized): workspace scoping is all these roles need.
+        params = {"ws": principal.workspace_id, "cid": customer_id}
+        found = session.connection().execute(_MEMBER, params).first()
+    if found is None:
+        get_member(session, principal, customer_id)  # raises the precise NotFound (audited)
+
+
+def _rules(session: Session, workspace_id: int) -> tuple[dict[str, int], str, str]:
+    """(action points, expiry policy, time zone) in one query; makes the program if missing."""
+    row = session.connection().execute(_RULES, {"ws": workspace_id}).first()
+    if row is None:
+        program = get_program(session, workspace_id)
+        return program.action_points, program.expiry, workspace_tz(session, workspace_id)
+    return row[0] or {}, row[1], row[2]
+
+
+def enroll(
+    session: Session, principal: Principal, customer_id: int, channel: str, consent: bool
+) -> tuple[Member, bool]:
+    """Free enrollment (0元入会) with the customer's recorded consent; (member, created)."""
+    principal.require(Role.operator)
+    customer = get_scoped(session, Customer, customer_id, principal)
+    if channel not in ENROLL_CHANNELS:
+        raise InvalidField("channel", "未知渠道", f"must be one of {', '.join(ENROLL_CHANNELS)}")
+    if consent is not True:
+        raise InvalidField("consent", "入会需要客户同意会员条款", "the customer must agree to join")
+    found = find_member(session, principal.workspace_id, customer.id)
+    if found is not None:
+        return found, False
+    get_program(session, principal.workspace_id)
+    t = now()
+    record = Consent(
+        workspace_id=principal.workspace_id,
+        customer_id=customer.id,
+        channel=channel,
+        purpose="membership",
+        granted=True,
+        source="enrollment",
+        at=t,
+    )
+    session.add(record)
+    session.flush()
+    member = Member(
+        workspace_id=principal.workspace_id,
+        customer_id=customer.id,
+        card_no=f"M{secrets.randbelow(10**11):011d}",
+        channel=channel,
+        consent_id=record.id,
+        enrolled_at=t,
+        tier_rank=0,
+        tier_since=t,
+    )
+    session.add(member)
+    session.flush()
+    audit.record(session, principal, "enroll", "loyalty_member", member.id, channel=channel)
+    from siyu.loyalty.tiers import evaluate
+
+    evaluate(session, principal.workspace_id, member)
+    return member, True
+
+
+# ---------------------------------------------------------------- points for callers
+
+
+def redeem(
+    session: Session,
+    principal: Principal,
+    customer_id: int,
+    points: int,
+    key: str,
+    channel: str | None = None,
+    reason: str | None = None,
+) -> Posted:
+    """Spend points on any channel; more than the balance is refused and nothing changes."""
+    principal.require(Role.operator)
+    ledger.check_points(points)
+    _check_key(key)
+    # Members only: b/S callers are checked up front; everyone else by the account lock itself,
+    # which joins the membership (one round trip fewer on the hottest path).
+    scoped_role = principal.role in (Role.distributor, Role.supplier)
+    if scoped_role:
+        require_member(session, principal, customer_id)
+    entry = Entry(
+        customer_id,
+        points,
+        "redeem",
+        f"redeem:{key}",
+        channel=channel,
+        reason=reason,
+        actor=principal.actor,
+    )
+    try:
+        posted = ledger.debit(
+            session, principal.workspace_id, entry, ledger.REDEEMED, members_only=not scoped_role
+        )
+    except ledger.NoAccount:
+        require_member(session, principal, customer_id)  # NotFound unless a member
+        raise ledger.InsufficientPoints(0, points) from None
+    assert posted is not None
+    return posted
+
+
+def adjust(
+    session: Session, principal: Principal, customer_id: int, delta: int, reason: str, key: str
+) -> Posted:
+    """A manual correction (+ or −) with a reason; audited."""
+    principal.require(Role.operator)
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+        raise InvalidField("delta", "调整值必须是非零整数", "must be a whole number other than 0")
+    if not reason or not reason.strip():
+        raise InvalidField("reason", "手动调整必须填写原因", "a manual adjustment needs a reason")
+    _check_key(key)
+    get_member(session, principal, customer_id)
+    entry = Entry(
+        customer_id,
+        abs(delta),
+        "adjust",
+        f"adjust:{key}",
+        reason=reason.strip()[:256],
+        actor=principal.actor,
+    )
+    ws = principal.workspace_id
+    if delta > 0:
+        program = get_program(session, ws)
+        expiry = expires_at(program.expiry, now(), workspace_tz(session, ws))
+        posted: Posted | None = ledger.credit(session, ws, entry, expiry, source=ledger.ADJUSTMENT)
+    else:
+        posted = ledger.debit(session, ws, entry, ledger.ADJUSTMENT)
+    assert posted is not None
+    if not posted.replay:
+        audit.record(
+            session,
+            principal,
+            "adjust_points",
+            "loyalty_member",
+            customer_id,
+            delta=delta,
+            transfer_id=posted.transfer_id,
+        )
+    return posted
+
+
+def award_action(
+    session: Session, principal: Principal, customer_id: int, action: str, key: str
+) -> Posted:
+    """Bonus points for an action (sign-in, review, share, joining a group), once per key."""
+    principal.require(Role.operator)
+    _check_key(key)
+    ws = principal.workspace_id
+    found = None
+    if principal.role not in (Role.distributor, Role.supplier):
+        found = session.connection().execute(_MEMBER_RULES, {"ws": ws, "cid": customer_id}).first()
+    if found is None:
+        require_member(session, principal, customer_id)
+        actions, policy, tz = _rules(session, ws)
+    else:
+        actions, policy, tz = found[0] or {}, found[1], found[2]
+    points = actions.get(action)
+    if not points:
+        raise InvalidField("action", "此行为没有积分奖励", f"no points for {action!r}")
+    entry = Entry(customer_id, int(points), "bonus", f"action:{action}:{key}", reason=action)
+    return ledger.credit(session, ws, entry, expires_at(policy, now(), tz))
+
+
+def grant_points(
+    session: Session,
+    principal: Principal,
+    customer_id: int,
+    points: int,
+    reason: str | None,
+    idempotency_key: str,
+) -> Posted:
+    """Bonus points from a journey step or a campaign, once per key (members only)."""
+    principal.require(Role.operator)
+    ledger.check_points(points)
+    if not idempotency_key or len(idempotency_key) > 112:
+        raise InvalidField("idempotency_key", "需要1到112个字符", "must be 1 to 112 characters")
+    require_member(session, principal, customer_id)
+    ws = principal.workspace_id
+    _, policy, tz = _rules(session, ws)
+    entry = Entry(
+        customer_id,
+        points,
+        "bonus",
+        f"grant:{idempotency_key}",
+        reason=(reason or "")[:256] or None,
+        actor=principal.actor,
+    )
+    return ledger.credit(session, ws, entry, expires_at(policy, now(), tz))
+
+
+def statement(
+    session: Session, principal: Principal, customer_id: int, before_id: int | None, limit: int
+) -> list[PointsTransfer]:
+    """The customer's postings, newest first (a page before `before_id`)."""
+    get_scoped(session, Customer, customer_id, principal)
+    stmt = scoped(select(PointsTransfer), PointsTransfer, principal).where(
+        PointsTransfer.customer_id == customer_id
+    )
+    if before_id:
+        stmt = stmt.where(PointsTransfer.id < before_id)
+    return list(session.scalars(stmt.order_by(PointsTransfer.id.desc()).limit(limit)))
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > 96:
+        raise InvalidField("idempotency_key", "需要1到96个字符", "must be 1 to 96 characters")

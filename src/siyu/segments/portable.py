@@ -1,0 +1,36 @@
+"""A rule as portable SQL with `?` parameters (SQLGlot's default dialect), for DuckDB and Spark.
+
+The query is the compiler's own, rendered by SQLAlchemy for PostgreSQL with positional
+parameters, then read by SQLGlot; user values stay parameters on every engine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlglot
+from sqlalchemy.dialects.postgresql.base import PGDialect
+
+from siyu.segments.compiler import compile_rule
+
+
+def _value(value: Any) -> Any:
+    # The engines' timestamp columns are naive UTC.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def render_portable(
+    rule: Any, workspace_id: int, at: datetime, tz: str = "Asia/Shanghai"
+) -> tuple[str, list[Any]]:
+    """(portable SQL selecting customer ids, its positional parameters)."""
+    stmt = compile_rule(rule, workspace_id, at, tz, portable=True)
+    compiled = stmt.compile(
+        dialect=PGDialect(paramstyle="qmark"), compile_kwargs={"render_postcompile": True}
+    )
+    order = compiled.positiontup or []
+    params = [_value(compiled.params[name]) for name in order]
+    sql = sqlglot.transpile(str(compiled), read="postgres", write="")[0]
+    return sql, params

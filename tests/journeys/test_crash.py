@@ -1,0 +1,150 @@
+"""kill -9 at any moment: real worker processes killed with SIGKILL and restarted while runs
+progress on a shared simulated clock; afterwards every run did every step exactly once."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from siyu.core.clock import set_clock
+from siyu.core.db import Database, make_engine
+from siyu.core.migrate import upgrade
+from siyu.journeys import service, sim, triggers
+from siyu.journeys.models import JourneyRun, JourneyStep, JourneyTask, JourneyTimer
+from siyu.workspaces.service import create_workspace
+from tests.browser import own_keyring
+from tests.journeys.helpers import make_customers
+from tests.pg import TempPostgres
+
+REPO = Path(__file__).resolve().parents[2]
+CUSTOMERS = 60
+MAX_KILLS = 5
+STEPS = ("hello", "soon", "call", "later", "bye")
+DEFINITION = {
+    "name": "崩溃演练",
+    "trigger": {"type": "manual"},
+    "start": "hello",
+    "steps": [
+        {"key": "hello", "type": "send", "channel": "sandbox", "content": "欢迎",
+         "purpose": "transactional", "next": "soon"},
+        {"key": "soon", "type": "wait", "duration": {"hours": 1}, "next": "call"},
+        {"key": "call", "type": "task", "title": "回访", "assignee": "guide", "next": "later"},
+        {"key": "later", "type": "wait", "duration": {"days": 1}, "next": "bye"},
+        {"key": "bye", "type": "send", "channel": "sandbox", "content": "再见",
+         "purpose": "transactional"},
+    ],
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres: TempPostgres | None
+) -> Iterator[str]:
+    """A real, committed store that other processes can open."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'crash.db'}"
+    else:
+        if postgres is None:
+            pytest.skip("PostgreSQL is not installed here")
+        admin = make_engine(postgres.url("postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS siyu_crash"))
+            conn.execute(text("CREATE DATABASE siyu_crash"))
+        admin.dispose()
+        url = postgres.url("siyu_crash")
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+def _spawn(url: str, clock_file: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "siyu.journeys.sim", url, str(clock_file),
+           "--data-dir", str(data_dir), "--batch", "5", "--pause", "0.02"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_sigkilled_workers_lose_nothing_and_repeat_nothing(store_url: str, tmp_path: Path) -> None:
+    clock_file = tmp_path / "clock.txt"
+    clock = sim.FileClock(clock_file)
+    start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    clock.set(start)
+    previous = set_clock(clock)
+    db = Database.from_url(store_url)
+    rng = random.Random(6)
+    workers: list[subprocess.Popen[bytes]] = []
+    kills = busy = 0
+    try:
+        with own_keyring(tmp_path):
+            with db.transaction() as session:
+                workspace, _ = create_workspace(session, "崩溃演练")
+            ids = make_customers(db, workspace.id, CUSTOMERS)
+            from siyu.core.auth import system_principal
+
+            principal = system_principal(workspace.id)
+            with db.transaction() as session:
+                journey = service.create(session, principal, DEFINITION)
+                service.set_status(session, principal, journey.id, "active")
+                assert triggers.enter_manually(session, journey, ids, "drill") == CUSTOMERS
+            workers = [_spawn(store_url, clock_file, tmp_path) for _ in range(2)]
+            kill_at: dict[int, float] = {}
+            deadline = time.monotonic() + 240
+            while sim.active_runs(db) or sim.pending_work(db):
+                assert time.monotonic() < deadline, "the runs did not finish"
+                for i, worker in enumerate(workers):
+                    ready = tmp_path / f"clock.txt.ready.{worker.pid}"
+                    if worker.pid not in kill_at and ready.exists() and kills < MAX_KILLS:
+                        # Up and claiming work: kill it at a random moment soon.
+                        kill_at[worker.pid] = time.monotonic() + rng.uniform(0.2, 1.2)
+                    if time.monotonic() >= kill_at.get(worker.pid, float("inf")):
+                        worker.send_signal(signal.SIGKILL)
+                        worker.wait()
+                        workers[i] = _spawn(store_url, clock_file, tmp_path)
+                        kills += 1
+                        busy += sim.active_runs(db) > 0
+                sim.advance_to_next(db, clock, start + timedelta(days=30))
+                time.sleep(0.01)
+            _check(db, journey.id, kills)
+            assert busy >= 3  # killed while runs were in flight
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        set_clock(previous)
+        db.engine.dispose()
+
+
+def _check(db: Database, journey_id: int, kills: int) -> None:
+    assert kills >= 3
+    with db.transaction() as session:
+        statuses = Counter(session.scalars(select(JourneyRun.status)))
+        assert statuses == {"completed": CUSTOMERS}
+        steps = Counter(
+            (run_id, key)
+            for run_id, key in session.execute(select(JourneyStep.run_id, JourneyStep.step_key))
+        )
+        runs = list(session.scalars(select(JourneyRun.id)))
+        assert steps == Counter({(r, k): 1 for r in runs for k in STEPS})
+        tasks = Counter(session.scalars(select(JourneyTask.run_id)))
+        assert tasks == Counter({r: 1 for r in runs})
+        assert session.scalar(select(func.count(JourneyTimer.id))) == 0
+        try:
+            from siyu.channels.models import Touch
+        except ImportError:
+            return
+        keys = Counter(session.scalars(select(Touch.idempotency_key)))
+        assert keys == Counter(
+            {f"journey:{r}:{k}": 1 for r in runs for k in ("hello", "bye")}
+        )
