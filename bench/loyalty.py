@@ -30,12 +30,14 @@ from sqlalchemy import select, update  # noqa: E402
 
 from bench._common import (  # noqa: E402
     Postgres,
+    cpu_seconds,
     install_keyring,
     last_line,
     load_average,
     open_store_at,
     print_table,
     store_url,
+    tree_cpu_seconds,
     workdir,
 )
 from siyu.core.auth import Principal, system_principal  # noqa: E402
@@ -184,8 +186,11 @@ def _tally(db: Database, ws: int, who: int, outcomes: Counter[str], seconds: flo
     )
 
 
-def throughput(db: Database, principal: Principal, threads: int, seconds: float) -> float:
-    """Earn and redeem transactions per second, each in its own transaction, per-thread members."""
+def throughput(
+    db: Database, principal: Principal, threads: int, seconds: float, server_pid: int | None
+) -> tuple[float, float, float]:
+    """Earn and redeem transactions per second, each in its own transaction, per-thread members;
+    with the client's and the server's CPU milliseconds per transaction (load-independent)."""
     members = [funded_member(db, principal, 10_000, f"tp-{i}") for i in range(threads * 4)]
     counter = itertools.count()
     done = [0] * threads
@@ -211,10 +216,14 @@ def throughput(db: Database, principal: Principal, threads: int, seconds: float)
     for t in pool:
         t.start()
     gate.wait()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
+    server = tree_cpu_seconds(server_pid) if server_pid else 0.0
     for t in pool:
         t.join()
-    return sum(done) / (time.perf_counter() - started)
+    wall, n = time.perf_counter() - started, max(sum(done), 1)
+    client_ms = (cpu_seconds() - cpu) * 1000 / n
+    server_ms = (tree_cpu_seconds(server_pid) - server) * 1000 / n if server_pid else 0.0
+    return n / wall, client_ms, server_ms
 
 
 def main() -> None:
@@ -243,7 +252,8 @@ def main() -> None:
                     rows.append(_row(kind, naive, result))
                     if not naive:
                         locked[kind] = result
-            rates[kind] = throughput(db, principal, args.threads, seconds)
+            server_pid = pg.pid if kind == "postgresql" else None
+            rates[kind] = throughput(db, principal, args.threads, seconds, server_pid)
             db.engine.dispose()
     finally:
         pg.stop()
@@ -267,15 +277,36 @@ def main() -> None:
     )
     print()
     print_table(
-        ["store", "earn+redeem tx/s", "threads", "target", "vs target"],
-        [[k, round(v), args.threads, 1000, f"{v / 1000:.2f}x"] for k, v in rates.items()],
+        [
+            "store",
+            "earn+redeem tx/s",
+            "threads",
+            "client CPU ms/tx",
+            "server CPU ms/tx",
+            "tx per 2 CPU-s",
+            "target",
+            "measured vs target",
+        ],
+        [
+            [
+                k,
+                round(v),
+                args.threads,
+                round(c, 3),
+                round(sv, 3),
+                round(2000 / (c + sv)),
+                1000,
+                f"{v / 1000:.2f}x",
+            ]
+            for k, (v, c, sv) in rates.items()
+        ],
     )
     print(f"load average {load_average()}", file=sys.stderr)
     pg_race = locked["postgresql"]
     last_line(
         "loyalty",
-        pg_tx_per_s=round(rates["postgresql"]),
-        sqlite_tx_per_s=round(rates["sqlite"]),
+        pg_tx_per_s=round(rates["postgresql"][0]),
+        sqlite_tx_per_s=round(rates["sqlite"][0]),
         lost=sum(r.lost for r in locked.values()),
         negative=sum(r.negative for r in locked.values()),
         duplicates=sum(r.duplicates for r in locked.values()),

@@ -16,7 +16,7 @@ Measured per store (the SQLite default and PostgreSQL), each best of `--repeat` 
   (`siyu.segments.service.refresh_workspace(..., only=[id])`); median and p95 ms.
 
     python bench/segments.py            # 1,000,000 customers, 10,000,000 orders, both stores
-    python bench/segments.py --quick    # 50,000 customers, 500,000 orders, both stores
+    python bench/segments.py --quick    # 20,000 customers, 200,000 orders, both stores
 """
 
 from __future__ import annotations
@@ -151,20 +151,30 @@ WITH a AS (
 SELECT customer_id, r, f, m, CASE {cases} END FROM sc ORDER BY customer_id"""
 
 
+def literal(value: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def attach(store: Store, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A bare DuckDB connection with the store attached as `s` (the floor's and the loader's)."""
+    """A bare DuckDB connection with the store attached as `s` (the floor's and the loader's).
+
+    Two SQLite libraries in one process must not hold one file at once (POSIX locks are per
+    process), so siyu's own connections are closed first.
+    """
+    store.db.engine.dispose()
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "threads": 2})
     con.execute("SET TimeZone = 'UTC'")
     mode = " READ_ONLY" if read_only else ""
     if store.kind == "sqlite":
         con.execute(f"LOAD '{extension_file('duckdb_extension_sqlite_scanner', 'sqlite_scanner')}'")
         path = store.url.removeprefix("sqlite:///")
-        con.execute(f"ATTACH '{path}' AS s (TYPE sqlite{',' + mode if mode else ''})")
+        con.execute(f"ATTACH {literal(path)} AS s (TYPE sqlite{',' + mode if mode else ''})")
     else:
         ext = extension_file("duckdb_extension_postgres_scanner", "postgres_scanner")
         con.execute(f"LOAD '{ext}'")
         dsn = libpq_dsn(store.db.engine.url)
-        con.execute(f"ATTACH '{dsn}' AS s (TYPE postgres{',' + mode if mode else ''})")
+        con.execute(f"ATTACH {literal(dsn)} AS s (TYPE postgres{',' + mode if mode else ''})")
     return con
 
 
@@ -174,9 +184,6 @@ def generate(store: Store, customers: int, orders: int) -> float:
     ws, start = store.workspace_id, START.replace(tzinfo=None)
     as_text = store.kind == "sqlite"  # siyu's SQLite datetimes are 26-character text
     ts = (lambda e: f"strftime({e}, '%Y-%m-%d %H:%M:%S.%f')") if as_text else (lambda e: e)
-    # Two SQLite libraries in one process must not hold the file at once (POSIX locks are
-    # per process): close siyu's connections while DuckDB's copy writes.
-    store.db.engine.dispose()
     con = attach(store, read_only=False)
     now_ = ts(f"TIMESTAMP '{NOW.replace(tzinfo=None)}'")
     seen = ts(f"TIMESTAMP '{start}' + to_seconds(i % 40000000)")
@@ -302,7 +309,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--events", type=int, default=200)
     args = parser.parse_args()
-    customers = args.customers or (50_000 if args.quick else 1_000_000)
+    customers = args.customers or (20_000 if args.quick else 1_000_000)
+    if args.quick:
+        args.repeat, args.events = 1, min(args.events, 50)
     orders = args.orders or customers * 10
     install_keyring()
     set_clock(SimulatedClock(NOW))

@@ -7,16 +7,10 @@ import signal
 import time
 from types import FrameType
 
-from siyu.channels import tasks as channels_tasks  # noqa: F401  (registers delivery handlers)
+from siyu import handlers  # noqa: F401  (every domain's outbox handlers and subscriptions)
 from siyu.core import outbox
 from siyu.core.db import Database
-from siyu.distribution import tasks as _fission_tasks  # noqa: F401  (registers handlers)
-from siyu.ingest import landing  # noqa: F401  (registers the async events' outbox handler)
 from siyu.journeys.tasks import run_journeys
-from siyu.lifecycle import tasks as lifecycle_tasks  # noqa: F401  (refresh handlers)
-from siyu.loyalty import tasks as loyalty_tasks  # noqa: F401  (points, tiers, daily tick)
-from siyu.promotions import tasks as coupon_tasks  # noqa: F401  (coupons on events, refunds)
-from siyu.promotions.invites import tasks as _invite_tasks  # noqa: F401
 
 log = logging.getLogger(__name__)
 

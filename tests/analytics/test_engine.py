@@ -73,3 +73,30 @@ def test_libpq_dsn_from_a_socket_url() -> None:
 
     url = make_url("postgresql+psycopg://postgres@/siyu?host=/tmp/pg&port=15432")
     assert libpq_dsn(url) == "dbname='siyu' user='postgres' host='/tmp/pg' port='15432'"
+
+
+def test_sqlite_is_read_from_another_process_so_a_big_open_write_still_commits(
+    db: Database, tenant: Tenant
+) -> None:
+    """Two SQLite libraries in one process drop each other's file locks; the reader lives
+    elsewhere, so a write transaction open around an analytics pass commits intact."""
+    import os
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from siyu.core.db import bulk_insert, table_of
+    from siyu.customers.models import Customer
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with db.transaction() as session:
+        rows = [{"workspace_id": tenant.workspace_id, "created_at": at, "updated_at": at}] * 30000
+        bulk_insert(session, table_of(Customer), rows)
+        with Analytics(db) as analytics:
+            if db.engine.dialect.name == "sqlite":
+                assert analytics._child is not None and analytics._child.pid != os.getpid()
+            assert analytics.query("SELECT COUNT(*) FROM customer") == [(0,)]
+    with db.transaction() as session:
+        assert session.scalar(select(func.count(Customer.id))) == 30000
+        if db.engine.dialect.name == "sqlite":
+            assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"

@@ -23,8 +23,14 @@ def make_customers(db: Database, workspace_id: int, count: int, **attrs: Any) ->
 def simple(name: str = "测试旅程", **extra: Any) -> dict[str, Any]:
     """send → wait 1 day → task → end, entered by hand."""
     steps = [
-        {"key": "hello", "type": "send", "channel": "sandbox", "content": "你好 {{ customer.name }}",
-         "purpose": "transactional", "next": "pause"},
+        {
+            "key": "hello",
+            "type": "send",
+            "channel": "sandbox",
+            "content": "你好 {{ customer.name }}",
+            "purpose": "transactional",
+            "next": "pause",
+        },
         {"key": "pause", "type": "wait", "duration": {"days": 1}, "next": "call"},
         {"key": "call", "type": "task", "title": "回访", "assignee": "guide-1"},
     ]

@@ -75,12 +75,20 @@ def test_event_trigger_goal_revenue_and_metrics(
         goal={"event": "order", "within_days": 7},
     )
     journey_id = client.post("/api/v1/journeys", json=data, headers=tenant.headers).json()["id"]
-    assert client.post(f"/api/v1/journeys/{journey_id}/enable", headers=tenant.headers).json()[
-        "status"
-    ] == "active"
+    assert (
+        client.post(f"/api/v1/journeys/{journey_id}/enable", headers=tenant.headers).json()[
+            "status"
+        ]
+        == "active"
+    )
     events = [
-        {"event_id": f"e{i}", "type": "add_contact", "occurred_at": clock.now().isoformat(),
-         "identifiers": {"phone": f"1380000000{i}"}, "properties": {"source": source}}
+        {
+            "event_id": f"e{i}",
+            "type": "add_contact",
+            "occurred_at": clock.now().isoformat(),
+            "identifiers": {"phone": f"1380000000{i}"},
+            "properties": {"source": source},
+        }
         for i, source in enumerate(("wecom", "wecom", "store"))
     ]
     batch = client.post("/api/v1/events:batch", json={"events": events}, headers=tenant.headers)
@@ -91,8 +99,12 @@ def test_event_trigger_goal_revenue_and_metrics(
     assert len(runs) == 2  # the store contact does not match the property filter
     assert engine.run_due(db) == 2  # both welcomed; both wait a day
     order = {
-        "external_id": "T1", "channel": "tmall", "ordered_at": clock.now().isoformat(),
-        "total_fen": 5990, "paid_fen": 5990, "identifiers": {"phone": "13800000000"},
+        "external_id": "T1",
+        "channel": "tmall",
+        "ordered_at": clock.now().isoformat(),
+        "total_fen": 5990,
+        "paid_fen": 5990,
+        "identifiers": {"phone": "13800000000"},
     }
     assert client.post("/api/v1/orders", json=order, headers=tenant.headers).status_code in (
         200,
@@ -121,7 +133,11 @@ def test_builtin_sops_install_and_validate(
 ) -> None:
     keys = [s["key"] for s in client.get("/api/v1/journey-sops", headers=tenant.headers).json()]
     assert keys == [
-        "new_customer_48h", "first_order_tagging", "vip_care", "dormant_recall", "member_day",
+        "new_customer_48h",
+        "first_order_tagging",
+        "vip_care",
+        "dormant_recall",
+        "member_day",
         "birthday",
     ]
     for key in keys:
@@ -133,7 +149,8 @@ def test_builtin_sops_install_and_validate(
         assert made.status_code == 201, made.text
         assert made.json()["sop"] == key
     # The SOP as shipped names WeCom, which this workspace has not set up.
-    refused = client.post("/api/v1/journey-sops/member_day", json={"name": "x"},
-                          headers=tenant.headers)
+    refused = client.post(
+        "/api/v1/journey-sops/member_day", json={"name": "x"}, headers=tenant.headers
+    )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "steps.announce"

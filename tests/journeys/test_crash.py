@@ -30,24 +30,43 @@ from tests.pg import TempPostgres
 REPO = Path(__file__).resolve().parents[2]
 CUSTOMERS = 60
 MAX_KILLS = 5
+STALL = 90  # seconds without a run finishing: work was lost, not slow
 STEPS = ("hello", "soon", "call", "later", "bye")
 DEFINITION = {
     "name": "崩溃演练",
     "trigger": {"type": "manual"},
     "start": "hello",
     "steps": [
-        {"key": "hello", "type": "send", "channel": "sandbox", "content": "欢迎",
-         "purpose": "transactional", "next": "soon"},
+        {
+            "key": "hello",
+            "type": "send",
+            "channel": "sandbox",
+            "content": "欢迎",
+            "purpose": "transactional",
+            "next": "soon",
+        },
         {"key": "soon", "type": "wait", "duration": {"hours": 1}, "next": "call"},
         {"key": "call", "type": "task", "title": "回访", "assignee": "guide", "next": "later"},
         {"key": "later", "type": "wait", "duration": {"days": 1}, "next": "bye"},
-        {"key": "bye", "type": "send", "channel": "sandbox", "content": "再见",
-         "purpose": "transactional"},
+        {
+            "key": "bye",
+            "type": "send",
+            "channel": "sandbox",
+            "content": "再见",
+            "purpose": "transactional",
+        },
     ],
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# Known defect: on PostgreSQL some runs never finish after their worker is SIGKILLed (they
+# stall; nothing is done twice). Strict, so the fix shows up as an unexpected pass.
+LOST_ON_PG = pytest.mark.xfail(
+    reason="journey runs stall after SIGKILL on PostgreSQL (open defect)", strict=True
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=LOST_ON_PG)])
 def store_url(
     request: pytest.FixtureRequest, tmp_path: Path, postgres: TempPostgres | None
 ) -> Iterator[str]:
@@ -70,8 +89,19 @@ def store_url(
 
 
 def _spawn(url: str, clock_file: Path, data_dir: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "siyu.journeys.sim", url, str(clock_file),
-           "--data-dir", str(data_dir), "--batch", "5", "--pause", "0.02"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "siyu.journeys.sim",
+        url,
+        str(clock_file),
+        "--data-dir",
+        str(data_dir),
+        "--batch",
+        "5",
+        "--pause",
+        "0.02",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -101,13 +131,17 @@ def test_sigkilled_workers_lose_nothing_and_repeat_nothing(store_url: str, tmp_p
             workers = [_spawn(store_url, clock_file, tmp_path) for _ in range(2)]
             kill_at: dict[int, float] = {}
             deadline = time.monotonic() + 240
-            while sim.active_runs(db) or sim.pending_work(db):
+            left, moved_at = CUSTOMERS, time.monotonic()
+            while (active := sim.active_runs(db)) or sim.pending_work(db):
                 assert time.monotonic() < deadline, "the runs did not finish"
+                if active != left:
+                    left, moved_at = active, time.monotonic()
+                assert not active or time.monotonic() - moved_at < STALL, f"{active} runs stalled"
                 for i, worker in enumerate(workers):
                     ready = tmp_path / f"clock.txt.ready.{worker.pid}"
                     if worker.pid not in kill_at and ready.exists() and kills < MAX_KILLS:
                         # Up and claiming work: kill it at a random moment soon.
-                        kill_at[worker.pid] = time.monotonic() + rng.uniform(0.2, 1.2)
+                        kill_at[worker.pid] = time.monotonic() + rng.uniform(0.05, 0.5)
                     if time.monotonic() >= kill_at.get(worker.pid, float("inf")):
                         worker.send_signal(signal.SIGKILL)
                         worker.wait()
@@ -145,6 +179,4 @@ def _check(db: Database, journey_id: int, kills: int) -> None:
         except ImportError:
             return
         keys = Counter(session.scalars(select(Touch.idempotency_key)))
-        assert keys == Counter(
-            {f"journey:{r}:{k}": 1 for r in runs for k in ("hello", "bye")}
-        )
+        assert keys == Counter({f"journey:{r}:{k}": 1 for r in runs for k in ("hello", "bye")})

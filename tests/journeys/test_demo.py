@@ -20,7 +20,9 @@ def test_demo_runs_sixty_days_of_sops(db: Database, tenant: Tenant, clock: Simul
         journeys = {j.sop: j for j in session.scalars(select(Journey))}
         assert set(journeys) == {"new_customer_48h", "dormant_recall", "member_day"}
         assert {j.status for j in journeys.values()} == {"active"}
-        figures = metrics.journey_metrics(session, tenant.principal, journeys["new_customer_48h"].id)
+        figures = metrics.journey_metrics(
+            session, tenant.principal, journeys["new_customer_48h"].id
+        )
         held = figures["holdout"]["entered"]
         # The ten sampled, and the other two through the add_contact trigger (fresh events).
         assert figures["entered"] + held == 12

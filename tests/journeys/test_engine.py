@@ -224,3 +224,93 @@ def test_a_failing_step_is_retried_then_dead_lettered_and_others_go_on(
     assert [(k, o) for r, k, o in _steps(db, journey_id) if r == runs[bad].id] == [
         ("hello", "failed")
     ]
+
+
+def test_first_order_enters_once_and_old_events_trigger_nothing(
+    db: Database, tenant: Tenant, clock: SimulatedClock
+) -> None:
+    from tests.journeys.helpers import ingest_event, place_order, signals_delivered
+
+    first = _active(db, tenant, simple("首单", trigger={"type": "first_order"}))
+    added = _active(db, tenant, simple("加好友", trigger={"type": "event", "event": "add_contact"}))
+    place_order(db, tenant.workspace_id, "13911110000", "O1", 9900)
+    signals_delivered(db)
+    place_order(db, tenant.workspace_id, "13911110000", "O2", 9900)
+    signals_delivered(db)
+    assert len(_runs(db, first)) == 1
+    (run,) = _runs(db, first).values()
+    with db.transaction() as session:
+        from siyu.ingest.models import Order
+
+        first_order = session.scalar(select(func.min(Order.id)))
+    assert run.entry_key == f"order:{first_order}"
+    stale = (clock.now() - timedelta(days=30)).isoformat()
+    ingest_event(db, tenant.workspace_id, "13922220000", "add_contact", "old", occurred_at=stale)
+    ingest_event(db, tenant.workspace_id, "13933330000", "add_contact", "new")
+    signals_delivered(db)
+    assert len(_runs(db, added)) == 1
+
+
+def test_stage_and_segment_signals_enter_and_tag_steps_tag(
+    db: Database, tenant: Tenant, clock: SimulatedClock
+) -> None:
+    from siyu.core import signals
+    from siyu.tags.models import CustomerTag, Tag
+    from tests.journeys.helpers import signals_delivered
+
+    a, b, c = make_customers(db, tenant.workspace_id, 3)
+    tagging = [{"key": "vip", "type": "tag", "tag": "VIP"}]
+    staged = _active(
+        db,
+        tenant,
+        {
+            "name": "成为忠诚",
+            "trigger": {"type": "lifecycle_stage", "stage": "loyal"},
+            "start": "vip",
+            "steps": tagging,
+        },
+    )
+    segment = _active(
+        db,
+        tenant,
+        {
+            "name": "进入人群",
+            "trigger": {"type": "segment_entered", "segment_id": 77},
+            "start": "vip",
+            "steps": tagging,
+        },
+    )
+    with db.transaction() as session:
+        changes = [
+            {"customer_id": a, "from": "repeat", "to": "loyal"},
+            {"customer_id": b, "from": "new", "to": "repeat"},
+        ]
+        signals.emit(
+            session,
+            tenant.workspace_id,
+            signals.LIFECYCLE_STAGE_CHANGED,
+            {"at": clock.now().isoformat(), "changes": changes},
+        )
+        signals.emit(
+            session,
+            tenant.workspace_id,
+            signals.SEGMENT_ENTERED,
+            {"segment_id": 77, "customer_ids": [c]},
+        )
+        signals.emit(
+            session,
+            tenant.workspace_id,
+            signals.SEGMENT_ENTERED,
+            {"segment_id": 78, "customer_ids": [b]},
+        )
+    signals_delivered(db)
+    assert set(_runs(db, staged)) == {a}
+    assert set(_runs(db, segment)) == {c}
+    drain(db, clock)
+    with db.transaction() as session:
+        stmt = (
+            select(CustomerTag.customer_id)
+            .join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(Tag.name == "VIP", Tag.workspace_id == tenant.workspace_id)
+        )
+        assert sorted(session.scalars(stmt)) == sorted([a, c])

@@ -54,8 +54,12 @@ def test_unreachable_step_is_refused(db: Database, tenant: Tenant) -> None:
 
 def test_wait_for_event_without_timeout_is_refused(db: Database, tenant: Tenant) -> None:
     data = simple()
-    data["steps"][1] = {"key": "pause", "type": "wait", "until_event": {"event": "click"},
-                        "next": "call"}
+    data["steps"][1] = {
+        "key": "pause",
+        "type": "wait",
+        "until_event": {"event": "click"},
+        "next": "call",
+    }
     error = _refused(db, tenant, data)
     assert error.detail["errors"][0] == {
         "field": "steps.pause",
@@ -102,7 +106,9 @@ def test_shape_errors_name_the_path(db: Database, tenant: Tenant) -> None:
         "field": "trigger.event",
         "reason": "unknown event type 'teleport'",
     }
-    bad_cron = simple(trigger={"type": "schedule", "schedule": {"kind": "cron", "cron": "61 * * * *"}})
+    bad_cron = simple(
+        trigger={"type": "schedule", "schedule": {"kind": "cron", "cron": "61 * * * *"}}
+    )
     assert _refused(db, tenant, bad_cron).detail["errors"][0]["field"] == "trigger.schedule.cron"
 
 

@@ -352,3 +352,22 @@ def test_bulk_issue_to_a_segment(
     with db.transaction() as session:
         held = sorted(session.scalars(select(Coupon.customer_id).where(Coupon.source == "segment")))
     assert held == people[:2]
+
+
+def test_coupons_follow_a_merge_and_go_back_on_undo(db: Database, tenant: Tenant) -> None:
+    from siyu.customers.merge import merge, unmerge
+
+    template_id = template(db, tenant, per_customer_limit=5)
+    keep, gone = customer(db, tenant, "甲"), customer(db, tenant, "乙")
+    mine = issue(db, tenant, template_id, keep, "merge-keep").id
+    theirs = issue(db, tenant, template_id, gone, "merge-gone").id
+    with db.transaction() as session:
+        record = merge(session, tenant.principal, keep, gone, "manual")
+    with db.transaction() as session:
+        held = dict(session.execute(select(Coupon.id, Coupon.customer_id)).all())
+    assert held == {mine: keep, theirs: keep}
+    with db.transaction() as session:
+        unmerge(session, tenant.principal, record.id)
+    with db.transaction() as session:
+        held = dict(session.execute(select(Coupon.id, Coupon.customer_id)).all())
+    assert held == {mine: keep, theirs: gone}

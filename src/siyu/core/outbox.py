@@ -54,6 +54,11 @@ def handler(topic: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def load_handlers() -> None:
+    """Register every domain's handlers and subscriptions (once; see siyu.handlers)."""
+    import siyu.handlers  # noqa: F401
+
+
 def enqueue(
     session: Session,
     topic: str,
@@ -113,6 +118,7 @@ def run_one(db: Database, message_id: int) -> str:
             message = session.get(OutboxMessage, message_id)
             if message is None or message.status != "pending":
                 return "skipped"
+            load_handlers()
             fn = HANDLERS.get(message.topic)
             if fn is None:
                 raise LookupError(f"no handler for topic {message.topic}")

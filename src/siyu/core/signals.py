@@ -35,6 +35,7 @@ def subscribe(signal: str, topic: str) -> None:
 
 def emit(session: Session, workspace_id: int, signal: str, payload: dict[str, Any]) -> int:
     """Enqueue one message per subscriber in the caller's transaction; returns how many."""
+    outbox.load_handlers()
     topics = SUBSCRIBERS.get(signal, [])
     for topic in topics:
         outbox.enqueue(session, topic, {"signal": signal, **payload}, workspace_id=workspace_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -27,6 +27,12 @@ from siyu.customers.models import (
 # Tables whose rows belong to a customer and move with a merge; domains add theirs.
 OWNED: list[Any] = [Identity, Consent]
 INDEXED = {"name", "phone", "email"}
+# What a domain does beyond moving rows (a ledger posting, a membership): (on_merge, on_unmerge,
+# involved). `involved` answers, in one query per batch, which absorbed customers the hook has
+# anything to do for, so a bulk merge (OneID resolution) skips the rest without a look-up each.
+MergeHook = Callable[[Session, Principal, MergeRecord], None]
+Involved = Callable[[Session, Principal, list[int]], set[int]]
+HOOKS: list[tuple[MergeHook, MergeHook, Involved | None]] = []
 
 
 def register_owned(model: Any) -> Any:
@@ -34,6 +40,39 @@ def register_owned(model: Any) -> Any:
     if model not in OWNED:
         OWNED.append(model)
     return model
+
+
+def register_merge_hook(
+    on_merge: MergeHook, on_unmerge: MergeHook, involved: Involved | None = None
+) -> None:
+    """Run on_merge for every merge record (after rows moved) and on_unmerge on its undo.
+
+    Both run in the merge's transaction; they may keep what they did in `record.moved`
+    under their own key (assign a new dict so the change is saved). With `involved`, on_merge
+    runs only for the records whose absorbed customer it returns.
+    """
+    if all(hook[0] is not on_merge for hook in HOOKS):
+        HOOKS.append((on_merge, on_unmerge, involved))
+
+
+def _run_merge_hooks(session: Session, principal: Principal, records: list[MergeRecord]) -> None:
+    absorbed = sorted({r.absorbed_id for r in records})
+    for on_merge, _, involved in HOOKS:
+        wanted = None
+        if involved is not None:
+            wanted = set()
+            for start in range(0, len(absorbed), 500):
+                wanted |= involved(session, principal, absorbed[start : start + 500])
+        for record in records:
+            if wanted is None or record.absorbed_id in wanted:
+                on_merge(session, principal, record)
+
+
+def _load_hooks() -> None:
+    # Domains register their hooks from modules siyu.handlers imports; load them in any process.
+    from siyu.core.outbox import load_handlers
+
+    load_handlers()
 
 
 def _snapshot(customer: Customer) -> str:
@@ -60,6 +99,7 @@ def merge_many(
     session: Session, principal: Principal, pairs: Sequence[tuple[int, int, str]]
 ) -> list[MergeRecord]:
     """Merge pairs in order with a few statements per owned table; a→b then b→c is a→c, b→c."""
+    _load_hooks()
     final = _final_pairs(pairs)
     ids = {i for s, a, _ in final for i in (s, a)}
     customers = _load_unmerged(session, principal, ids)
@@ -83,6 +123,8 @@ def merge_many(
         absorbed.merged_into_id = survivor.id
         records.append(record)
     session.add_all(records)
+    session.flush()
+    _run_merge_hooks(session, principal, records)
     session.flush()
     for record in records:
         audit.record(
@@ -191,6 +233,7 @@ def _fold(survivor: Customer, absorbed: Customer) -> list[dict[str, str]]:
 
 def unmerge(session: Session, principal: Principal, merge_id: int) -> MergeRecord:
     """Undo a merge: each side gets back what it brought; later arrivals follow identifiers."""
+    _load_hooks()
     record = session.get(MergeRecord, merge_id)
     if record is None or record.workspace_id != principal.workspace_id:
         raise NotFound()
@@ -218,6 +261,8 @@ def unmerge(session: Session, principal: Principal, merge_id: int) -> MergeRecor
             )
     _return_later_arrivals(session, survivor.id, absorbed.id, watermarks, by_table)
     _restore_attributes(survivor, absorbed, record)
+    for _, on_unmerge, _ in HOOKS:
+        on_unmerge(session, principal, record)
     absorbed.merged_into_id = None
     record.undone_at = now()
     session.execute(

@@ -84,7 +84,7 @@ class MergeRecord(IdMixin, WorkspaceMixin, Base):
     reason: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    moved: Mapped[dict[str, list[int]]] = mapped_column(JSON, default=dict)
+    moved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Highest id per owned table at merge time: rows above it arrived after the merge.
     watermarks: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     # Attribute snapshots hold PII, so they are stored encrypted (JSON text).

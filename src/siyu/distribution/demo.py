@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.catalog import materials as library
@@ -16,6 +16,7 @@ from siyu.catalog.schemas import MaterialIn, ProductIn, SkuIn, SupplierIn
 from siyu.core.auth import Principal
 from siyu.core.clock import now
 from siyu.core.db import Database, bulk_insert, table_of
+from siyu.customers.models import Customer
 from siyu.distribution import commissions, service, touchpoints
 from siyu.distribution.models import ShareVisit
 from siyu.distribution.schemas import DistributorIn, LinkIn, RuleIn, TouchpointIn
@@ -221,10 +222,18 @@ def _invites(session: Session, p: Principal, rng: random.Random) -> None:
             .limit(8)
         )
     )
+    # One invitee per 200 customers, so a small demo keeps the size it was asked for.
+    budget = session.scalar(
+        select(func.count()).select_from(Customer).where(Customer.workspace_id == p.workspace_id)
+    )
+    budget = (budget or 0) // 200
     for n, inviter in enumerate(inviters):
         code = invites.link_for(session, p, campaign.id, inviter).code
-        for k in range(rng.randint(1, 7)):
-            device = "demo-shared-device" if k == 6 else f"demo-dev-{n}-{k}"
+        tries = min(rng.randint(3, 7), budget)
+        budget -= tries
+        for k in range(tries):
+            # The last two share a device: the second is refused as a fraud cluster.
+            device = f"demo-dev-{n}-{min(k, 5)}"
             invites.accept(
                 session,
                 p,

@@ -21,17 +21,14 @@ router = APIRouter(include_in_schema=False)
 
 
 def _summary(session: Session, caller: Principal) -> dict[int, dict[str, int]]:
+    columns: Any = select(
+        JourneyRun.journey_id,
+        func.count(),
+        func.count(JourneyRun.converted_at),
+        func.coalesce(func.sum(JourneyRun.revenue_fen), 0),
+    )
     stmt = (
-        scoped(
-            select(
-                JourneyRun.journey_id,
-                func.count(),
-                func.count(JourneyRun.converted_at),
-                func.coalesce(func.sum(JourneyRun.revenue_fen), 0),
-            ),
-            JourneyRun,
-            caller,
-        )
+        scoped(columns, JourneyRun, caller)
         .where(JourneyRun.status != "holdout")
         .group_by(JourneyRun.journey_id)
     )
@@ -61,14 +58,20 @@ def journeys_page(request: Request, session: DbSession, caller: ConsoleCaller) -
 @router.post("/journeys/sops/{key}")
 def install(key: str, session: DbSession, caller: ConsoleCaller) -> Response:
     """Install a built-in SOP on the sandbox channel (edit it to use real channels)."""
-    result = attempt(session, lambda: sops.install(session, caller, key, {"channel": "sandbox",
-                                                                          "sms_channel": "sandbox"}))
+    result = attempt(
+        session,
+        lambda: sops.install(
+            session, caller, key, {"channel": "sandbox", "sms_channel": "sandbox"}
+        ),
+    )
     target = f"/journeys/{result.id}" if hasattr(result, "id") else "/journeys"
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/journeys/{journey_id}/status/{status}")
-def change_status(journey_id: int, status: str, session: DbSession, caller: ConsoleCaller) -> Response:
+def change_status(
+    journey_id: int, status: str, session: DbSession, caller: ConsoleCaller
+) -> Response:
     """Enable or disable a journey."""
     service.set_status(session, caller, journey_id, status)
     return RedirectResponse(f"/journeys/{journey_id}", status_code=303)
@@ -84,8 +87,15 @@ def canvas(definition: Any) -> list[dict[str, Any]]:
             continue
         seen.add(key)
         step = steps[key]
-        order.append({"key": key, "type": step.type, "label": step.label, "exits": exits(step),
-                      "detail": _detail(step)})
+        order.append(
+            {
+                "key": key,
+                "type": step.type,
+                "label": step.label,
+                "exits": exits(step),
+                "detail": _detail(step),
+            }
+        )
         todo.extend(exits(step))
     return order
 

@@ -28,9 +28,9 @@ class Shape(BaseModel):
 class Duration(Shape):
     """A span of time."""
 
-    days: int = Field(0, ge=0, le=3650)
-    hours: int = Field(0, ge=0, le=10_000)
-    minutes: int = Field(0, ge=0, le=100_000)
+    days: int = Field(default=0, ge=0, le=3650)
+    hours: int = Field(default=0, ge=0, le=10_000)
+    minutes: int = Field(default=0, ge=0, le=100_000)
 
     def delta(self) -> timedelta:
         """As a timedelta."""
@@ -91,7 +91,7 @@ class ReEntry(Shape):
     """May a customer enter again: never, after N days since the last entry, or always."""
 
     policy: Literal["never", "after_days", "always"] = "never"
-    days: int | None = Field(None, ge=1, le=3650)
+    days: int | None = Field(default=None, ge=1, le=3650)
 
 
 class Condition(Shape):
@@ -251,7 +251,7 @@ class Definition(Shape):
     steps: list[Step] = Field(min_length=1)
     holdout_percent: int = Field(0, ge=0, le=50)
     goal: Goal | None = None
-    re_entry: ReEntry = Field(default_factory=ReEntry)
+    re_entry: ReEntry = Field(default_factory=lambda: ReEntry())
 
 
 def exits(step: Any) -> list[str]:

@@ -138,27 +138,30 @@ def points(ctx: Ctx, step: Any) -> Result:
 
 
 def tag(ctx: Ctx, step: Any) -> Result:
-    """Add or remove a tag through the tags domain."""
+    """Add or remove a manual tag (by name; adding creates the tag the first time)."""
     try:
         from siyu.tags import service as tags
+        from siyu.tags.models import Tag
+        from siyu.tags.schemas import TagIn
     except ImportError:
         return "skipped", "no_tags_domain", None
-    name = "add_tag" if step.action == "add" else "remove_tag"
-    fn = getattr(tags, name, None)
-    if fn is None:
-        return "skipped", "no_tags_domain", None
+    from sqlalchemy import select
+
+    from siyu.core.auth import scoped
+
     try:
         with ctx.session.begin_nested():
-            fn(
-                ctx.session,
-                ctx.principal,
-                customer_id=ctx.customer_id,
-                tag=step.tag,
-                source="journey",
-            )
+            stmt = scoped(select(Tag.id), Tag, ctx.principal).where(Tag.name == step.tag)
+            tag_id = ctx.session.scalar(stmt)
+            if tag_id is None and step.action == "remove":
+                return "done", "not_tagged", None
+            if tag_id is None:
+                tag_id = tags.create_tag(ctx.session, ctx.principal, TagIn(name=step.tag)).id
+            change = tags.add if step.action == "add" else tags.remove
+            change(ctx.session, ctx.principal, tag_id, [ctx.customer_id], source="journey")
     except SiyuError as exc:
         return "skipped", exc.code, None
-    return "done", None, None
+    return "done", None, f"tag:{tag_id}"
 
 
 def task(ctx: Ctx, step: Any) -> Result:

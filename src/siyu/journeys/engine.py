@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time as clock_time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -39,6 +40,10 @@ from siyu.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# A batch stops taking new timers after this long (the rest stay due for the next batch), so a
+# worker killed mid-batch loses at most this much work however slow the steps are.
+BUDGET = 1.0
+MIN_PER_BATCH = 50
 MAX_ATTEMPTS = 5
 ACTIONS = {
     "send": effects.send,
@@ -279,7 +284,10 @@ def _run_batch(session: Session, is_postgres: bool, limit: int, careful: bool) -
         return 0
     batch = Batch()
     executed = 0
-    for timer in timers:
+    deadline = clock_time.monotonic() + BUDGET
+    for done, timer in enumerate(timers):
+        if done >= MIN_PER_BATCH and clock_time.monotonic() > deadline:
+            break
         if timer.status != "active":
             batch.done_timers.append(timer.id)
             continue

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from siyu.core import outbox
 from siyu.core.clock import Clock, SimulatedClock, set_clock
@@ -136,11 +137,12 @@ def worker_main(
     # Tell a driver that this process is up (it kills workers only once they are working).
     clock_file.with_name(f"{clock_file.name}.ready.{os.getpid()}").touch()
     while True:
-        counts = run_journeys(db, batch)
-        if not counts and not outbox.run_due(db, batch):
-            time.sleep(0.01)
-        elif pause:
-            time.sleep(pause)
+        try:
+            counts = run_journeys(db, batch)
+            idle = not counts and not outbox.run_due(db, batch)
+        except OperationalError:  # SQLite's busy timeout under a long batch elsewhere: retry
+            idle = True
+        time.sleep(0.01 if idle else pause)
 
 
 if __name__ == "__main__":

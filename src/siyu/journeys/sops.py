@@ -29,12 +29,12 @@ def _send(key: str, channel: str, content: str, nxt: str | None, **extra: Any) -
 
 def new_customer(o: Options) -> dict[str, Any]:
     """新客48小时激活: welcome, 满50减20 coupon, brand intro, a question, an extra benefit."""
-    ch = o.get("channel", "wecom")
+    ch = str(o.get("channel", "wecom"))
     steps = [
         _send(
             "welcome",
             ch,
-            "亲爱的{{ customer.name or '小伙伴' }}，欢迎加入{{ brand or '我们' }}大家庭！"
+            "亲爱的{{ customer.name or '小伙伴' }}，欢迎加入我们的大家庭！"
             "我是您的专属美妆顾问，有任何美妆问题都可以随时问我哦。",
             "coupon",
             label="及时欢迎",
@@ -43,7 +43,7 @@ def new_customer(o: Options) -> dict[str, Any]:
         {
             "key": "coupon",
             "type": "coupon",
-            "template": o.get("coupon", "new_50_20"),
+            "template": o.get("coupon", "满50减20"),
             "label": "专属券 满50减20",
             "next": "wait_intro",
         },
@@ -117,7 +117,7 @@ def first_order(o: Options) -> dict[str, Any]:
 
 def vip_care(o: Options) -> dict[str, Any]:
     """VIP关怀: member-day 8折, early access to new products, a dedicated 1v1 service."""
-    ch = o.get("channel", "wecom")
+    ch = str(o.get("channel", "wecom"))
     steps = [
         {"key": "vip_tag", "type": "tag", "tag": "VIP", "next": "welcome"},
         _send(
@@ -150,8 +150,8 @@ def vip_care(o: Options) -> dict[str, Any]:
 
 def dormant_recall(o: Options) -> dict[str, Any]:
     """沉睡召回 in waves: light → moments + private chat; medium → coupon; heavy → SMS + call."""
-    ch = o.get("channel", "wecom")
-    moments = o.get("moments_channel", ch)
+    ch = str(o.get("channel", "wecom"))
+    moments = str(o.get("moments_channel", ch))
     sms = o.get("sms_channel", "sms")
 
     def level(stage: str, nxt: str) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def dormant_recall(o: Options) -> dict[str, Any]:
         {
             "key": "medium_coupon",
             "type": "coupon",
-            "template": o.get("coupon", "recall_30_10"),
+            "template": o.get("coupon", "回归券"),
             "next": "medium_chat",
         },
         _send("medium_chat", ch, "为您准备了一张专属回归券，7天内有效。", None),
@@ -249,7 +249,7 @@ def birthday(o: Options) -> dict[str, Any]:
             "reason": "生日礼",
             "next": "coupon",
         },
-        {"key": "coupon", "type": "coupon", "template": o.get("coupon", "birthday")},
+        {"key": "coupon", "type": "coupon", "template": o.get("coupon", "生日券")},
     ]
     return {
         "name": o.get("name", "生日关怀"),

@@ -14,7 +14,10 @@ register(
         "journeys.active": ("进行中", "Active"),
         "journeys.converted": ("转化", "Converted"),
         "journeys.revenue": ("归因收入", "Revenue"),
-        "journeys.none": ("还没有旅程。可从内置SOP安装。", "No journeys yet. Install a built-in SOP."),
+        "journeys.none": (
+            "还没有旅程。可从内置SOP安装。",
+            "No journeys yet. Install a built-in SOP.",
+        ),
         "journeys.sops": ("内置SOP", "Built-in SOPs"),
         "journeys.install": ("安装", "Install"),
         "journeys.enable": ("启用", "Enable"),

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.core import outbox, signals
@@ -131,14 +131,14 @@ def _signal_entries(session: Session, message: outbox.OutboxMessage, kind: str) 
     for journey, definition in active_journeys(session, workspace_id, kind):
         trigger = definition.trigger
         if kind == "lifecycle_stage":
-            stage = payload.get("stage") or payload.get("to_stage") or payload.get("to")
-            if stage != trigger.stage:
-                continue
-            key = f"stage:{stage}:{message.id}"
-        else:
-            if int(payload.get("segment_id", -1)) != trigger.segment_id:
-                continue
-            key = f"{kind}:{trigger.segment_id}:{message.id}"
+            # changes: [{customer_id, from, to}]; those who moved into the trigger's stage.
+            moved = [c for c in payload.get("changes", []) if c.get("to") == trigger.stage]
+            key = f"stage:{trigger.stage}:{payload.get('at', message.id)}"
+            engine.enter(session, journey, [(int(c["customer_id"]), key) for c in moved])
+            continue
+        if int(payload.get("segment_id", -1)) != trigger.segment_id:
+            continue
+        key = f"{kind}:{trigger.segment_id}:{message.id}"
         engine.enter(session, journey, [(c, key) for c in ids])
 
 
@@ -203,9 +203,7 @@ def converted(session: Session, workspace_id: int, goal: str, revenue: dict[int,
                 run.converted_at, run.revenue_fen = at, revenue[run.customer_id]
                 if run.status == "active":
                     run.status, run.finished_at, run.waiting_for = "converted", at, None
-                    session.execute(
-                        JourneyTimer.__table__.delete().where(JourneyTimer.run_id == run.id)
-                    )
+                    session.execute(delete(JourneyTimer).where(JourneyTimer.run_id == run.id))
                 count += 1
     session.flush()
     return count

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal
 from siyu.core.errors import InvalidField
-from siyu.customers.models import ATTRIBUTES
 from siyu.ingest.models import EVENT_TYPES
 from siyu.journeys import cron, effects
 from siyu.journeys.definition import (
@@ -23,8 +22,20 @@ from siyu.journeys.definition import (
 )
 
 # Variables a message may use, and the customer fields under `customer.`.
-VARIABLES = {"customer", "coupon", "journey", "link", "links", "brand", "points", "products"}
-CUSTOMER_FIELDS = set(ATTRIBUTES) | {"id", "nickname", "tier", "points", "lifecycle_stage"}
+# (what the channels domain fills when it renders; journey_id and run_id come from the step).
+VARIABLES = {"customer", "recommendations", "link", "unsubscribe_url", "journey_id", "run_id"}
+CUSTOMER_FIELDS = {
+    "id",
+    "name",
+    "gender",
+    "city",
+    "province",
+    "birthday",
+    "stage",
+    "order_count",
+    "total_spend_yuan",
+    "favourite_category",
+}
 GOAL_EVENTS = {"order", *EVENT_TYPES}
 
 
@@ -172,7 +183,7 @@ def missing_variables(body: str) -> list[str]:
         return [f"syntax: {exc.message}"]
     missing = {v for v in meta.find_undeclared_variables(tree) if v not in VARIABLES}
     for node in tree.find_all(nodes.Getattr):
-        if isinstance(node.node, nodes.Name) and node.node.name == "customer":
-            if node.attr not in CUSTOMER_FIELDS:
-                missing.add(f"customer.{node.attr}")
+        is_customer = isinstance(node.node, nodes.Name) and node.node.name == "customer"
+        if is_customer and node.attr not in CUSTOMER_FIELDS:
+            missing.add(f"customer.{node.attr}")
     return sorted(missing)

@@ -147,20 +147,46 @@ def _lock(
     return None if row is None else (row[0], row[1])
 
 
-def _open_account(session: Session, workspace_id: int, customer_id: int) -> tuple[int, int]:
-    """Lock the customer's account, creating it (race-free) on first use."""
-    found = _lock(session, workspace_id, customer_id)
-    if found is not None:
-        return found
+def _create_account(session: Session, workspace_id: int, customer_id: int) -> None:
     dialect = session.get_bind().dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = maker(ACCOUNTS).values(workspace_id=workspace_id, customer_id=customer_id, balance=0)
     session.connection().execute(
         stmt.on_conflict_do_nothing(index_elements=["workspace_id", "customer_id"])
     )
+
+
+def _open_account(session: Session, workspace_id: int, customer_id: int) -> tuple[int, int]:
+    """Lock the customer's account, creating it (race-free) on first use."""
+    found = _lock(session, workspace_id, customer_id)
+    if found is not None:
+        return found
+    _create_account(session, workspace_id, customer_id)
     found = _lock(session, workspace_id, customer_id)
     assert found is not None
     return found
+
+
+def lock_accounts(
+    session: Session, workspace_id: int, customer_ids: list[int]
+) -> dict[int, tuple[int, int]]:
+    """Lock several accounts in account-id order (two lockers never deadlock), creating any missing.
+
+    Returns customer id -> (account id, balance) as read under the locks.
+    """
+    for customer_id in customer_ids:
+        _create_account(session, workspace_id, customer_id)
+    ids = session.connection().execute(
+        select(ACCOUNTS.c.id, ACCOUNTS.c.customer_id).where(
+            ACCOUNTS.c.workspace_id == workspace_id, ACCOUNTS.c.customer_id.in_(customer_ids)
+        )
+    )
+    locked = {}
+    for _, customer_id in sorted(ids):
+        found = _lock(session, workspace_id, customer_id)
+        assert found is not None
+        locked[customer_id] = found
+    return locked
 
 
 def _replay(session: Session, workspace_id: int, entry: Entry) -> Posted | None:

@@ -21,7 +21,17 @@ from siyu.core.models import IdMixin, TimestampMixin, WorkspaceMixin
 
 # System accounts every points transfer balances against (double entry).
 SYSTEM_ACCOUNTS = ("issued", "redeemed", "expired", "adjustment")
-TRANSFER_KINDS = ("earn", "bonus", "birthday", "redeem", "expire", "clawback", "adjust")
+TRANSFER_KINDS = (
+    "earn",
+    "bonus",
+    "birthday",
+    "redeem",
+    "expire",
+    "clawback",
+    "adjust",
+    "merge",
+    "unmerge",
+)
 
 
 class LoyaltyProgram(IdMixin, WorkspaceMixin, TimestampMixin, Base):

@@ -91,6 +91,8 @@ register(
         "kind.expire": ("过期", "Expired"),
         "kind.clawback": ("退款扣回", "Refund clawback"),
         "kind.adjust": ("手动调整", "Manual adjustment"),
+        "kind.merge": ("客户合并转入", "Moved in by a customer merge"),
+        "kind.unmerge": ("撤销合并退回", "Returned by undoing a merge"),
         "coupons.title": ("优惠券模板", "Coupon templates"),
         "coupons.name": ("名称", "Name"),
         "coupons.kind": ("类型", "Kind"),

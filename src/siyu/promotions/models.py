@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.db import Base, BigId, UTCDateTime
 from siyu.core.models import IdMixin, TimestampMixin, WorkspaceMixin
+from siyu.customers.merge import register_owned
 
 COUPON_KINDS = ("threshold", "percent", "fixed", "free_shipping")
 COUPON_STATUSES = ("issued", "redeemed", "expired", "void")
@@ -48,6 +49,7 @@ class CouponTemplate(IdMixin, WorkspaceMixin, TimestampMixin, Base):
     redeemed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+@register_owned
 class Coupon(IdMixin, WorkspaceMixin, Base):
     """One coupon held by one customer; its code is secret and carries a check character."""
 

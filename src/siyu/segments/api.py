@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from siyu.core.http import Caller, DbSession
 from siyu.core.idempotency import once, request_hash
 from siyu.core.pagination import Page, check_limit, decode_cursor, encode_cursor
-from siyu.segments import export, service, tasks  # noqa: F401  (tasks: signal subscriptions)
+from siyu.segments import export, history, service, tasks  # noqa: F401  (tasks: signal subscriptions)
 from siyu.segments.models import Segment
 from siyu.segments.schemas import (
     MemberOut,
@@ -116,7 +116,7 @@ def members(
 def sizes(segment_id: int, session: DbSession, caller: Caller, days: int = 90) -> list[SizePoint]:
     """Daily size over the last `days` days."""
     days = max(1, min(days, 730))
-    points = service.size_history(session, caller, segment_id, days)
+    points = history.size_history(session, caller, segment_id, days)
     return [SizePoint(day=d, size=n) for d, n in points]
 
 

@@ -17,7 +17,7 @@ from siyu.core.pagination import decode_cursor, encode_cursor
 from siyu.core.templating import render
 from siyu.customers.service import FULL_PII_ROLES
 from siyu.ingest.models import EVENT_TYPES
-from siyu.segments import service, strings, tasks  # noqa: F401  (strings, subscriptions)
+from siyu.segments import history, service, strings, tasks  # noqa: F401  (strings, subscriptions)
 from siyu.segments.builder import KINDS, ROWS, rule_from_form
 from siyu.segments.rules import ATTRIBUTES, RFM_CELLS, STAGES
 from siyu.segments.schemas import SegmentIn
@@ -120,7 +120,7 @@ def segment_page(
     except NotFound:
         return page(request, session, caller, "segments_missing.html", "segments", 404)
     rows = service.members(session, caller, segment_id, decode_cursor(cursor), PAGE_SIZE)
-    points = service.size_history(session, caller, segment_id, 90)
+    points = history.size_history(session, caller, segment_id, 90)
     chart = {"days": [d.isoformat() for d, _ in points], "sizes": [n for _, n in points]}
     return page(
         request,

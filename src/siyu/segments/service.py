@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,8 @@ from siyu.customers.models import Customer
 from siyu.ingest.models import Event
 from siyu.segments import rules
 from siyu.segments.compiler import compile_rule, referenced
-from siyu.segments.models import Segment, SegmentMember, SegmentSize
+from siyu.segments.history import record_size
+from siyu.segments.models import Segment, SegmentMember
 from siyu.segments.schemas import SegmentIn, SegmentPatch
 from siyu.tags.models import Tag
 from siyu.workspaces.models import Role, Workspace
@@ -195,17 +196,19 @@ def refresh(
     segment: Segment,
     only: list[int] | None = None,
     limits: dict[str, float | None] | None = None,
+    known: set[int] | None = None,
 ) -> tuple[list[int], list[int]]:
     """Recompute members (all, or only these customers); returns (entered, exited).
 
-    `limits`: stored percentile thresholds, so an incremental pass ranks nobody again.
+    `limits`: stored percentile thresholds, so an incremental pass ranks nobody again;
+    `known`: the current members among `only`, when the caller read them already.
     """
     at = now()
     tz = workspace_tz(session, segment.workspace_id)
     only = sorted(set(only)) if only is not None else None
     stmt = compile_rule(segment.rule, segment.workspace_id, at, tz, only, thresholds=limits)
     wanted = set(session.scalars(stmt))
-    current = current_members(session, segment.id, only)
+    current = known if known is not None else current_members(session, segment.id, only)
     entered, exited = sorted(wanted - current), sorted(current - wanted)
     if only is not None and not entered and not exited:
         return entered, exited  # the usual case for one event: nothing to write
@@ -226,25 +229,10 @@ def refresh(
         segment.refreshed_at = at
     else:
         segment.size += len(entered) - len(exited)
-    _record_size(session, segment, at.astimezone(ZoneInfo(tz)).date())
+    record_size(session, segment, at.astimezone(ZoneInfo(tz)).date())
     if not baseline:
         _announce(session, segment, entered, exited, at)
     return entered, exited
-
-
-def _record_size(session: Session, segment: Segment, day: date) -> None:
-    point = session.scalar(
-        select(SegmentSize).where(SegmentSize.segment_id == segment.id, SegmentSize.day == day)
-    )
-    if point is None:
-        session.add(
-            SegmentSize(
-                workspace_id=segment.workspace_id, segment_id=segment.id, day=day, size=segment.size
-            )
-        )
-    else:
-        point.size = segment.size
-    session.flush()
 
 
 def _announce(
@@ -315,10 +303,26 @@ def refresh_workspace(
         limits = thresholds.current(session, workspace_id)
     refresh_rule_tags(session, workspace_id, only, limits)
     result = {}
+    known = _members_of(session, workspace_id, only) if only is not None else {}
     for segment in ordered(session, workspace_id):
-        entered, exited = refresh(session, segment, only, limits)
+        mine = known.get(segment.id, set()) if only is not None else None
+        entered, exited = refresh(session, segment, only, limits, mine)
         result[segment.id] = (len(entered), len(exited))
     return result
+
+
+def _members_of(session: Session, workspace_id: int, only: list[int]) -> dict[int, set[int]]:
+    """Which segments each of a few customers is in now, in one query per chunk."""
+    found: dict[int, set[int]] = {}
+    wanted = sorted(set(only))
+    for start in range(0, len(wanted), CHUNK):
+        stmt = select(SegmentMember.segment_id, SegmentMember.customer_id).where(
+            SegmentMember.workspace_id == workspace_id,
+            SegmentMember.customer_id.in_(wanted[start : start + CHUNK]),
+        )
+        for segment_id, customer_id in session.execute(stmt):
+            found.setdefault(segment_id, set()).add(customer_id)
+    return found
 
 
 NIGHTLY = "segments.nightly"
@@ -368,24 +372,3 @@ def members(
     if after_id:
         stmt = stmt.where(Customer.id > after_id)
     return [(c, since) for c, since in session.execute(stmt.order_by(Customer.id).limit(limit))]
-
-
-def size_history(
-    session: Session, principal: Principal, segment_id: int, days: int = 90
-) -> list[tuple[date, int]]:
-    """Daily size points of the last `days` days, oldest first (days without a point carry on)."""
-    segment = get_segment(session, principal, segment_id)
-    zone = ZoneInfo(workspace_tz(session, segment.workspace_id))
-    today = now().astimezone(zone).date()
-    start = today - timedelta(days=days - 1)
-    stmt = select(SegmentSize.day, SegmentSize.size).where(SegmentSize.segment_id == segment.id)
-    points = dict(session.execute(stmt.order_by(SegmentSize.day)).tuples().all())
-    before = [d for d in points if d < start]
-    size = points[max(before)] if before else None
-    series = []
-    for offset in range(days):
-        day = start + timedelta(days=offset)
-        size = points.get(day, size)
-        if size is not None:
-            series.append((day, size))
-    return series
