@@ -7,13 +7,16 @@ What is measured against what, in one run on one machine, on SQLite and PostgreS
   in the 美妆 category); for 60% of the orders the customer opened a random distributor's link a
   day before, 20% name their distributor themselves, the rest have no touch (or a touch older
   than the 7-day window). Three rules: default 10% / 2%, 美妆 12% / 3%, tier core 15% / 3%.
-- siyu: `siyu.distribution.commissions.Ledger.run` over every order id (what the
-  `orders.stored` reaction runs), in transactions of 50,000 orders: last-touch attribution
-  within the window, orders.distributor_id and customers.distributor_id written, the most
-  specific rule per line, level 1 and level 2 entries bulk-inserted into commission_entry.
+- siyu: `siyu.distribution.ledger.Ledger.run` over every order id (what the
+  `orders.stored` reaction runs), in transactions of 50,000 orders, set-based per 5,000:
+  last-touch attribution written onto orders and the seller onto customers (UPDATE ... FROM),
+  the most specific rule per line (a CASE), level 1 and 2 entries by one INSERT ... SELECT.
 - Floor: the same attribution and the same rates as ONE hand-written INSERT ... SELECT into a
   bare 4-column table (a correlated subquery per order for the last touch, CASE for the rules),
   with no writes back to orders or customers. The two must agree on the entry count and the sum.
+- Writes alone: the floor's rows INSERTed into commission_entry (siyu's indexes, unique dedupe
+  key and foreign keys) plus the same two write-backs, then rolled back: what any
+  implementation writing the same rows pays for the writes alone, before computing anything.
 - Safety: 400 concurrent reservations (16 threads) against a stock of 100, and 150 concurrent
   joins into 50 three-person groups; oversell = units reserved beyond stock, overfill = seats
   beyond a group's size (both must be 0).
@@ -53,6 +56,7 @@ from siyu.catalog.schemas import ProductIn, ReserveIn, SkuIn, SupplierIn
 from siyu.core.db import bulk_insert, table_of
 from siyu.customers.models import Customer
 from siyu.distribution import commissions
+from siyu.distribution.ledger import Ledger
 from siyu.distribution.models import CommissionEntry, Distributor, ShareLink, ShareVisit
 from siyu.distribution.schemas import RuleIn
 from siyu.ingest.models import Order, OrderLine
@@ -185,9 +189,7 @@ def siyu_run(store: Store, orders: int) -> float:
     started = time.perf_counter()
     for start in range(1, orders + 1, CHUNK):
         with store.db.transaction() as s:
-            commissions.Ledger(s, store.workspace_id).run(
-                range(start, min(start + CHUNK, orders + 1))
-            )
+            Ledger(s, store.workspace_id).run(range(start, min(start + CHUNK, orders + 1)))
     return time.perf_counter() - started
 
 
@@ -238,6 +240,34 @@ def floor_run(store: Store) -> tuple[float, int, int]:
             text("SELECT count(*), coalesce(sum(amount_fen), 0) FROM bench_floor")
         ).one()
     return seconds, int(count), int(total)
+
+
+WRITES = (
+    # The floor's rows into siyu's ledger table (its indexes, keys and constraints) ...
+    "INSERT INTO commission_entry (workspace_id, distributor_id, order_id, level, kind,"
+    " base_fen, amount_fen, status, dedupe, created_at, settle_after)"
+    " SELECT {ws}, distributor_id, order_id, level, 'commission', amount_fen, amount_fen,"
+    " 'pending', 'commission:' || CAST(order_id AS VARCHAR) || ':' || CAST(level AS VARCHAR),"
+    " '2026-01-01 00:00:00.000000', '2026-01-16 00:00:00.000000' FROM bench_floor",
+    # ... and the same two write-backs siyu does: the seller onto orders and customers.
+    "UPDATE orders SET distributor_id = f.distributor_id FROM bench_floor f"
+    " WHERE f.order_id = orders.id AND f.level = 1 AND orders.distributor_id IS NULL",
+    "UPDATE customer SET distributor_id = f.seller FROM (SELECT o.customer_id,"
+    " min(f.distributor_id) AS seller FROM bench_floor f JOIN orders o ON o.id = f.order_id"
+    " WHERE f.level = 1 GROUP BY o.customer_id) f"
+    " WHERE customer.id = f.customer_id AND customer.distributor_id IS NULL",
+)
+
+
+def writes_run(store: Store) -> float:
+    """Only the writes siyu must do, from the floor's rows; wall seconds, then rolled back."""
+    with store.db.engine.connect() as conn:
+        started = time.perf_counter()
+        for sql in WRITES:
+            conn.exec_driver_sql(sql.format(ws=store.workspace_id))
+        seconds = time.perf_counter() - started
+        conn.rollback()
+    return seconds
 
 
 def siyu_totals(store: Store) -> tuple[int, int]:
@@ -309,6 +339,22 @@ def safety(store: Store) -> tuple[int, int]:
     return int(over or 0), sum(max(0, n - 3) for _, n in seats)
 
 
+def measure(store: Store, orders: int) -> tuple[list[tuple[Any, ...]], float]:
+    """Floor, writes alone and siyu on one loaded store: table rows and siyu's seconds."""
+    floor_s, floor_n, floor_fen = floor_run(store)
+    writes_s = writes_run(store)
+    siyu_s = siyu_run(store, orders)
+    n, fen = siyu_totals(store)
+    agree = "yes" if (n, fen) == (floor_n, floor_fen) else f"NO ({n}/{fen})"
+    kind = store.kind
+    print(f"{kind}: siyu {siyu_s:.1f} s, floor {floor_s:.1f} s, writes {writes_s:.1f} s")
+    return [
+        (kind, "floor: one INSERT ... SELECT", orders, floor_s, floor_n, 1.0, ""),
+        (kind, "writes alone (floor's rows)", orders, writes_s, floor_n, writes_s / floor_s, ""),
+        (kind, "siyu Ledger.run", orders, siyu_s, n, siyu_s / floor_s, f"agree={agree}"),
+    ], siyu_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="40,000 orders, 5,000 distributors")
@@ -336,54 +382,18 @@ def main() -> None:
                 f"{kind}: loaded {orders:,} orders in {time.perf_counter() - started:.1f} s",
                 flush=True,
             )
-            floor_s, floor_n, floor_fen = floor_run(store)
-            siyu_s = siyu_run(store, orders)
-            n, fen = siyu_totals(store)
-            agree = (
-                "yes"
-                if (n, fen) == (floor_n, floor_fen)
-                else f"NO ({n}/{fen} vs {floor_n}/{floor_fen})"
-            )
-            table.append(
-                (
-                    kind,
-                    "floor: one INSERT ... SELECT",
-                    orders,
-                    floor_s,
-                    orders / floor_s,
-                    floor_n,
-                    "1",
-                    "",
-                )
-            )
-            table.append(
-                (
-                    kind,
-                    "siyu Ledger.run",
-                    orders,
-                    siyu_s,
-                    orders / siyu_s,
-                    n,
-                    f"{floor_s / siyu_s:.3f}",
-                    f"agree={agree}",
-                )
-            )
+            rows, siyu_s = measure(store, orders)
+            table += rows
             if kind == stores[0]:
                 figures["seconds"] = siyu_s
             o, f = safety(store)
             oversell, overfill = oversell + o, overfill + f
-            print(
-                f"{kind}: siyu {siyu_s:.1f} s, floor {floor_s:.1f} s, agree={agree}, "
-                f"oversell={o} overfill={f}; load {load_average()}",
-                flush=True,
-            )
+            print(f"{kind}: oversell={o} overfill={f}; load {load_average()}", flush=True)
             store.close()
     finally:
         if pg is not None:
             pg.stop()
-    print_table(
-        ["store", "method", "orders", "seconds", "orders/s", "entries", "floor/siyu", "note"], table
-    )
+    print_table(["store", "method", "orders", "seconds", "entries", "× floor", "note"], table)
     last_line(
         "fission",
         orders=orders,

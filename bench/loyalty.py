@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing as mp
+import os
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -187,50 +190,95 @@ def _tally(db: Database, ws: int, who: int, outcomes: Counter[str], seconds: flo
 
 
 def throughput(
-    db: Database, principal: Principal, threads: int, seconds: float, server_pid: int | None
+    url: str,
+    principal: Principal,
+    workers: int,
+    threads: int,
+    seconds: float,
+    server_pid: int | None,
 ) -> tuple[float, float, float]:
-    """Earn and redeem transactions per second, each in its own transaction, per-thread members;
-    with the client's and the server's CPU milliseconds per transaction (load-independent)."""
-    members = [funded_member(db, principal, 10_000, f"tp-{i}") for i in range(threads * 4)]
-    counter = itertools.count()
-    done = [0] * threads
-    stop = time.perf_counter() + seconds
-    gate = threading.Barrier(threads + 1)
+    """Earn and redeem transactions per second, each in its own transaction, in `workers`
+    processes (API workers) of `threads` threads, each thread with members of its own; with the
+    clients' and the server's CPU milliseconds per transaction (load-independent)."""
+    db = open_db(url, 4)
+    members = [
+        funded_member(db, principal, 10_000, f"tp-{i}") for i in range(workers * threads * 4)
+    ]
+    db.engine.dispose()  # the workers fork: none may inherit a live connection
+    ctx = mp.get_context("fork")
+    gate, results = ctx.Barrier(workers + 1), ctx.Queue()
+    pool = [
+        ctx.Process(
+            target=_worker,
+            args=(url, principal, members[i::workers], threads, seconds, gate, results),
+        )
+        for i in range(workers)
+    ]
+    for proc in pool:
+        proc.start()
+    gate.wait()
+    started = time.perf_counter()
+    server = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    done = [results.get() for _ in pool]
+    wall = time.perf_counter() - started
+    server_cpu = tree_cpu_seconds(server_pid) - server if server_pid else 0.0
+    for proc in pool:
+        proc.join()
+    n = max(sum(count for count, _ in done), 1)
+    client_ms = sum(cpu for _, cpu in done) * 1000 / n
+    return n / wall, client_ms, server_cpu * 1000 / n
 
-    def work(slot: int) -> None:
-        mine = members[slot::threads]
-        gate.wait()
-        n = 0
-        while time.perf_counter() < stop:
-            who = mine[n % len(mine)]
-            key = f"t{next(counter)}"
-            with db.transaction() as session:
-                if n % 2:
-                    service.redeem(session, principal, who, 3, key, channel="store")
-                else:
-                    service.award_action(session, principal, who, "sign_in", key)
+
+def _worker(
+    url: str,
+    principal: Principal,
+    members: list[int],
+    threads: int,
+    seconds: float,
+    gate: Any,
+    results: Any,
+) -> None:
+    """One API worker: `threads` threads alternate an earn and a redemption per member."""
+    db = open_db(url, threads)
+    keys = (f"w{os.getpid()}-{i}" for i in itertools.count())
+    done = [0] * threads
+    for n in range(20):  # warm: statements prepared and caches filled before the clock starts
+        _earn_or_redeem(db, principal, members, n, next(keys))
+
+    def work(slot: int, stop: float) -> None:
+        mine, n = members[slot::threads], 0
+        while time.monotonic() < stop:
+            _earn_or_redeem(db, principal, mine, n, next(keys))
             n += 1
         done[slot] = n
 
-    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    gate.wait()
+    stop, cpu = time.monotonic() + seconds, cpu_seconds()
+    pool = [threading.Thread(target=work, args=(i, stop)) for i in range(threads)]
     for t in pool:
         t.start()
-    gate.wait()
-    started, cpu = time.perf_counter(), cpu_seconds()
-    server = tree_cpu_seconds(server_pid) if server_pid else 0.0
     for t in pool:
         t.join()
-    wall, n = time.perf_counter() - started, max(sum(done), 1)
-    client_ms = (cpu_seconds() - cpu) * 1000 / n
-    server_ms = (tree_cpu_seconds(server_pid) - server) * 1000 / n if server_pid else 0.0
-    return n / wall, client_ms, server_ms
+    results.put((sum(done), cpu_seconds() - cpu))
+    db.engine.dispose()
+
+
+def _earn_or_redeem(db: Database, principal: Principal, mine: list[int], n: int, key: str) -> None:
+    """Transaction n of a thread: each member earns, then redeems (spending the lots earned)."""
+    who = mine[(n // 2) % len(mine)]
+    with db.transaction() as session:
+        if n % 2:
+            service.redeem(session, principal, who, 3, key, channel="store")
+        else:
+            service.award_action(session, principal, who, "sign_in", key)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="race on PostgreSQL, 4 s throughput")
     parser.add_argument("--seconds", type=float, help="throughput seconds per store")
-    parser.add_argument("--threads", type=int, default=4, help="throughput client threads")
+    parser.add_argument("--workers", type=int, default=4, help="client processes (API workers)")
+    parser.add_argument("--threads", type=int, default=1, help="client threads per worker")
     args = parser.parse_args()
     seconds = args.seconds or (4.0 if args.quick else 20.0)
     install_keyring()
@@ -252,9 +300,11 @@ def main() -> None:
                     rows.append(_row(kind, naive, result))
                     if not naive:
                         locked[kind] = result
-            server_pid = pg.pid if kind == "postgresql" else None
-            rates[kind] = throughput(db, principal, args.threads, seconds, server_pid)
             db.engine.dispose()
+            server_pid = pg.pid if kind == "postgresql" else None
+            rates[kind] = throughput(
+                url, principal, args.workers, args.threads, seconds, server_pid
+            )
     finally:
         pg.stop()
     print_table(
@@ -280,7 +330,7 @@ def main() -> None:
         [
             "store",
             "earn+redeem tx/s",
-            "threads",
+            "workers x threads",
             "client CPU ms/tx",
             "server CPU ms/tx",
             "tx per 2 CPU-s",
@@ -291,7 +341,7 @@ def main() -> None:
             [
                 k,
                 round(v),
-                args.threads,
+                f"{args.workers} x {args.threads}",
                 round(c, 3),
                 round(sv, 3),
                 round(2000 / (c + sv)),

@@ -7,6 +7,7 @@ not to import the domain that reacts to it.
 
 from siyu.catalog import pull as _catalog_pull  # noqa: F401
 from siyu.catalog import service as _catalog_service  # noqa: F401
+from siyu.catalog import tasks as _catalog_tasks  # noqa: F401
 from siyu.channels import delivery as _channels_delivery  # noqa: F401
 from siyu.channels import tasks as _channels_tasks  # noqa: F401
 from siyu.distribution import tasks as _distribution_tasks  # noqa: F401

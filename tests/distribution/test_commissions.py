@@ -8,14 +8,20 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from siyu.catalog.models import Sku
+from siyu.core import outbox
 from siyu.core.clock import SimulatedClock
 from siyu.core.db import Database
 from siyu.core.errors import Conflict, InvalidField
 from siyu.customers.models import Customer
 from siyu.distribution import commissions, service
+from siyu.distribution.ledger import Ledger
 from siyu.distribution.models import CommissionEntry, CommissionRule
 from siyu.distribution.schemas import LinkIn, RuleIn, VisitIn
+from siyu.ingest import service as ingest
 from siyu.ingest.models import Order
+from siyu.ingest.schemas import LineIn, OrderIn
+from tests.catalog.test_inventory import make_catalog
 from tests.conftest import Tenant
 from tests.distribution.helpers import distributors, order, refund, rule
 
@@ -148,3 +154,53 @@ def test_a_replayed_refund_signal_claws_back_once(
         assert refund_id is not None
         assert commissions.claw_back(session, tenant.workspace_id, paid, refund_id) == []
     assert ledger(db) == [(a, 1, "commission", 100, "pending"), (a, 1, "clawback", -100, "pending")]
+
+
+def test_each_line_takes_its_share_of_the_paid_money_at_its_own_rule_and_a_replay_writes_nothing(
+    db: Database, tenant: Tenant, clock: SimulatedClock
+) -> None:
+    p = tenant.principal
+    upline, a, _ = distributors(db, p)
+    make_catalog(db, p)
+    with db.transaction() as session:
+        product_id = session.scalars(select(Sku.product_id).where(Sku.code == "LIP-01")).one()
+    rule(db, p, "10", "2")
+    rule(db, p, "12", "3", category="美妆")
+    rule(db, p, "20", "5", product_id=product_id)
+    lines = [
+        LineIn(
+            sku="LIP-01",
+            product="口红",
+            category="美妆",
+            quantity=1,
+            unit_price_fen=6000,
+            amount_fen=6000,
+        ),
+        LineIn(
+            sku="TEA-9",
+            product="茶",
+            category="食品",
+            quantity=2,
+            unit_price_fen=2000,
+            amount_fen=4000,
+        ),
+    ]
+    data = OrderIn(
+        external_id="M1",
+        channel="wechat",
+        ordered_at=clock.now(),
+        total_fen=10000,
+        paid_fen=9000,  # a coupon: each line's share is 9000 × line ÷ 10000, rounded down
+        identifiers={"phone": "13500000001"},
+        distributor_id=a,
+        lines=lines,
+    )
+    with db.transaction() as session:
+        order_id = ingest.upsert_order(session, p, data)[0].id
+    outbox.run_due(db)
+    # 5400 × 20% + 3600 × 10% = 1440; 5400 × 5% + 3600 × 2% = 342
+    expected = [(a, 1, "commission", 1440, "pending"), (upline, 2, "commission", 342, "pending")]
+    assert ledger(db) == expected
+    with db.transaction() as session:
+        assert Ledger(session, tenant.workspace_id).run([order_id, order_id]) == 0
+    assert ledger(db) == expected

@@ -17,14 +17,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from siyu.core.clock import set_clock
+from siyu.core import outbox
+from siyu.core.clock import SimulatedClock, set_clock
 from siyu.core.db import Database, make_engine
 from siyu.core.migrate import upgrade
 from siyu.journeys import service, sim, triggers
 from siyu.journeys.models import JourneyRun, JourneyStep, JourneyTask, JourneyTimer
+from siyu.journeys.tasks import run_journeys
 from siyu.workspaces.service import create_workspace
 from tests.browser import own_keyring
-from tests.journeys.helpers import make_customers
+from tests.conftest import Tenant
+from tests.journeys.helpers import make_customers, simple
 from tests.pg import TempPostgres
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,14 +62,7 @@ DEFINITION = {
 }
 
 
-# Known defect: on PostgreSQL some runs never finish after their worker is SIGKILLed (they
-# stall; nothing is done twice). Strict, so the fix shows up as an unexpected pass.
-LOST_ON_PG = pytest.mark.xfail(
-    reason="journey runs stall after SIGKILL on PostgreSQL (open defect)", strict=True
-)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=LOST_ON_PG)])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(
     request: pytest.FixtureRequest, tmp_path: Path, postgres: TempPostgres | None
 ) -> Iterator[str]:
@@ -180,3 +176,31 @@ def _check(db: Database, journey_id: int, kills: int) -> None:
             return
         keys = Counter(session.scalars(select(Touch.idempotency_key)))
         assert keys == Counter({f"journey:{r}:{k}": 1 for r in runs for k in ("hello", "bye")})
+
+
+def test_a_dead_workers_lease_is_claimable_when_the_clock_reaches_its_end(
+    db: Database, tenant: Tenant, clock: SimulatedClock
+) -> None:
+    # The stall after SIGKILL: a worker leased a delivery and died; the driver jumps the clock
+    # to the lease's end, which must make it claimable (it did not: nothing moved ever after).
+    from siyu.channels.models import SandboxMessage, Touch
+
+    ids = make_customers(db, tenant.workspace_id, 1)
+    with db.transaction() as session:
+        journey = service.create(session, tenant.principal, simple())
+        service.set_status(session, tenant.principal, journey.id, "active")
+        assert triggers.enter_manually(session, journey, ids, "k") == 1
+    assert run_journeys(db) == {"journey_steps": 1}
+    leased = outbox.claim(db, 10, owner="killed:1")
+    assert len(leased) == 1
+    assert outbox.run_due(db) == {}  # held by the dead worker
+    end = clock.now() + outbox.LEASE
+    assert sim.advance_to_next(db, clock, end + timedelta(days=2))
+    assert clock.now() == end
+    assert outbox.run_due(db) == {"done": 1}
+    with db.transaction() as session:
+        touches = list(session.scalars(select(Touch.status)))
+        count = session.scalar(select(func.count(SandboxMessage.id)))
+    assert touches == ["delivered"] and count == 1
+    assert sim.advance_to_next(db, clock, end + timedelta(days=2))
+    assert clock.now() == end - outbox.LEASE + timedelta(days=1)  # on to the wait's end

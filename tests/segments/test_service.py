@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +12,6 @@ from siyu.core.auth import Principal
 from siyu.core.clock import SimulatedClock
 from siyu.core.db import Database
 from siyu.core.errors import Forbidden, InvalidField
-from siyu.core.outbox import OutboxMessage
 from siyu.customers import merge
 from siyu.ingest import service as ingest
 from siyu.segments import service, tasks  # noqa: F401
@@ -75,34 +73,6 @@ def test_entering_and_leaving_are_signals_with_the_customers(
         "segment_id": segment_id,
         "customer_ids": [domain.c3],
     }
-
-
-def test_nightly_pass_is_queued_runs_and_queues_the_next(
-    db: Database, clock: SimulatedClock, tenant: Tenant, domain: Domain
-) -> None:
-    segment_id = create(db, tenant.principal, "点击", CLICKED)
-    create(db, tenant.principal, "点击2", CLICKED)  # a second segment does not queue twice
-    with db.transaction() as session:
-        runs = list(
-            session.scalars(
-                select(OutboxMessage.run_at).where(OutboxMessage.topic == service.NIGHTLY)
-            )
-        )
-    # 03:00 in Shanghai is 19:00 UTC the day before.
-    assert runs == [datetime(2026, 12, 1, 19, 0, tzinfo=UTC)]
-    clock.set(datetime(2026, 12, 31, 19, 30, tzinfo=UTC))
-    outbox.run_due(db)
-    with db.transaction() as session:
-        segment = session.get(Segment, segment_id)
-        assert segment is not None and segment.size == 0  # every click is now too old
-        pending = list(
-            session.scalars(
-                select(OutboxMessage.run_at).where(
-                    OutboxMessage.topic == service.NIGHTLY, OutboxMessage.status == "pending"
-                )
-            )
-        )
-    assert pending == [datetime(2027, 1, 1, 19, 0, tzinfo=UTC)]
 
 
 def test_an_analyst_may_preview_but_not_save(db: Database, tenant: Tenant, domain: Domain) -> None:

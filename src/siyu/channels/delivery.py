@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from siyu.channels import frequency
 from siyu.channels.models import PENDING, ChannelConfig, RateBucket, Touch
-from siyu.channels.providers import Outgoing, ProviderError, ProviderSetup, provider_for
+from siyu.channels.providers import Outgoing, ProviderError, ProviderSetup, Sent, provider_for
+from siyu.channels.providers.sandbox import SandboxProvider
 from siyu.core import outbox
 from siyu.core.clock import now
 from siyu.core.outbox import OutboxMessage
@@ -59,18 +60,7 @@ def deliver(session: Session, message: OutboxMessage) -> None:
     touch = session.get(Touch, int(message.payload["touch_id"]))
     if touch is None or touch.status not in PENDING:
         return
-    # The customer's lock serializes this with a displacing decision in `send`.
-    frequency.lock_contact(session, touch.workspace_id, touch.customer_id)
-    session.refresh(touch)
-    if touch.status not in PENDING:
-        return
-    if touch.defer_until is not None and touch.defer_until > now():
-        return requeue(session, touch, touch.defer_until)
-    block = frequency.consent_block(
-        session, touch.workspace_id, touch.customer_id, touch.channel, touch.purpose
-    )
-    if block:
-        touch.status, touch.reason = "suppressed", block
+    if not _ready(session, touch.workspace_id, [(touch.id, touch.customer_id)]):
         return
     setup = _setup(session, touch)
     if setup is None:
@@ -81,6 +71,61 @@ def deliver(session: Session, message: OutboxMessage) -> None:
         if wait > 0:
             return requeue(session, touch, now() + timedelta(seconds=wait))
     _attempt(session, touch, setup)
+
+
+@outbox.batch_handler(DELIVER)
+def deliver_many(session: Session, messages: list[OutboxMessage]) -> set[int]:
+    """Sandbox deliveries of a batch in a few statements; other channels' touches are left to
+    `deliver` (a provider call each, in its own transaction). Returns the messages done."""
+    by_touch: dict[int, list[int]] = {}
+    for message in messages:
+        by_touch.setdefault(int(message.payload["touch_id"]), []).append(message.id)
+    heads = session.execute(
+        select(Touch.id, Touch.workspace_id, Touch.customer_id, Touch.channel).where(
+            Touch.id.in_(sorted(by_touch))
+        )
+    ).all()
+    left = {i for h in heads if h.channel != "sandbox" for i in by_touch[h.id]}
+    by_workspace: dict[int, list[tuple[int, int]]] = {}
+    for h in heads:
+        if h.channel == "sandbox":
+            by_workspace.setdefault(h.workspace_id, []).append((h.id, h.customer_id))
+    for workspace_id, touches in by_workspace.items():
+        ready = _ready(session, workspace_id, touches)
+        provider = SandboxProvider(sandbox_setup(session, workspace_id))
+        # The sandbox's recipient is the customer id (no customer row to read).
+        outs = [outgoing(t, str(t.customer_id)) for t in ready]
+        for touch, sent in zip(ready, provider.send_many(outs), strict=True):
+            record_sent(touch, sent)
+    return {m.id for m in messages} - left
+
+
+def _ready(session: Session, workspace_id: int, touches: list[tuple[int, int]]) -> list[Touch]:
+    """Of (touch id, customer id) pairs, the touches to send now, read under their customers'
+    locks (which serialize this with a displacing decision in `send`); a deferred one is
+    requeued, a blocked one suppressed."""
+    frequency.lock_contacts(session, workspace_id, [c for _, c in touches])
+    stmt = (
+        select(Touch)
+        .where(Touch.id.in_(sorted(t for t, _ in touches)))
+        .order_by(Touch.id)
+        .execution_options(populate_existing=True)
+    )
+    found = [t for t in session.scalars(stmt) if t.status in PENDING]
+    channels = {t.channel for t in found}
+    who = [t.customer_id for t in found]
+    consent = frequency.consent_rows(session, workspace_id, who, channels)
+    ready, at = [], now()
+    for touch in found:
+        if touch.defer_until is not None and touch.defer_until > at:
+            requeue(session, touch, touch.defer_until)
+            continue
+        block = frequency.block_of(consent.get(touch.customer_id, []), touch.channel, touch.purpose)
+        if block:
+            touch.status, touch.reason = "suppressed", block
+            continue
+        ready.append(touch)
+    return ready
 
 
 def _setup(session: Session, touch: Touch) -> ProviderSetup | None:
@@ -96,22 +141,31 @@ def _setup(session: Session, touch: Touch) -> ProviderSetup | None:
 
 
 def _attempt(session: Session, touch: Touch, setup: ProviderSetup) -> None:
-    rendered = json.loads(touch.rendered or "{}")
-    extra = dict(rendered.get("extra") or {})
-    out = Outgoing(
-        touch_id=touch.id,
-        customer_id=touch.customer_id,
-        to=recipient(session, touch),
-        text=rendered.get("text", ""),
-        subject=rendered.get("subject"),
-        sms_template_code=rendered.get("sms_template_code"),
-        sms_params=rendered.get("sms_params") or {},
-        extra=extra,
-    )
+    out = outgoing(touch, recipient(session, touch))
     try:
         sent = provider_for(setup).send(out)
     except ProviderError as exc:
         return record_failure(session, touch, exc)
+    record_sent(touch, sent)
+
+
+def outgoing(touch: Touch, to: str | None) -> Outgoing:
+    """The provider's view of a touch: its rendered message for one recipient."""
+    rendered = json.loads(touch.rendered or "{}")
+    return Outgoing(
+        touch_id=touch.id,
+        customer_id=touch.customer_id,
+        to=to,
+        text=rendered.get("text", ""),
+        subject=rendered.get("subject"),
+        sms_template_code=rendered.get("sms_template_code"),
+        sms_params=rendered.get("sms_params") or {},
+        extra=dict(rendered.get("extra") or {}),
+    )
+
+
+def record_sent(touch: Touch, sent: Sent) -> None:
+    """The provider took it: sent, or delivered when acceptance is delivery."""
     touch.status = "delivered" if sent.delivered else "sent"
     touch.provider_message_id = sent.message_id[:128]
     touch.sent_at = now()

@@ -11,8 +11,10 @@ frees a slot; the displaced touch is suppressed with reason "displaced".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -26,6 +28,7 @@ from siyu.customers.models import Consent
 from siyu.workspaces.models import Workspace
 
 WEEK = 7
+Counted = list[Any]  # a touch holding a slot: [touch id, slot_day, priority, status]
 
 
 @dataclass
@@ -34,7 +37,7 @@ class Decision:
 
     ok: bool
     reason: str | None = None
-    victim_id: int | None = None
+    victim: Counted | None = None
 
 
 def policy_of(session: Session, workspace_id: int) -> FrequencyPolicy:
@@ -89,43 +92,86 @@ def slot_day(at: datetime, zone: ZoneInfo) -> int:
 
 def lock_contact(session: Session, workspace_id: int, customer_id: int) -> ContactState:
     """The customer's ContactState, created if needed and row-locked for this transaction."""
+    return lock_contacts(session, workspace_id, [customer_id])[customer_id]
+
+
+def lock_contacts(
+    session: Session, workspace_id: int, customer_ids: Iterable[int]
+) -> dict[int, ContactState]:
+    """ContactState rows by customer, created if needed and row-locked for this transaction.
+
+    Locked in customer id order (rows that exist, then the new ones), so two batches that
+    share customers queue up behind each other instead of deadlocking.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
     dialect = session.get_bind().dialect.name
-    stmt = select(ContactState).where(
-        ContactState.workspace_id == workspace_id, ContactState.customer_id == customer_id
+    found = _locked(session, workspace_id, ids, dialect)
+    missing = [c for c in ids if c not in found]
+    if missing:
+        maker = pg_insert if dialect == "postgresql" else sqlite_insert
+        rows = [{"workspace_id": workspace_id, "customer_id": c, "complaints": 0} for c in missing]
+        session.execute(
+            maker(ContactState)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "customer_id"])
+        )
+        found.update(_locked(session, workspace_id, missing, dialect))
+    return found
+
+
+def _locked(
+    session: Session, workspace_id: int, ids: list[int], dialect: str
+) -> dict[int, ContactState]:
+    stmt = (
+        select(ContactState)
+        .where(ContactState.workspace_id == workspace_id, ContactState.customer_id.in_(ids))
+        .order_by(ContactState.customer_id)
     )
     if dialect == "postgresql":
         stmt = stmt.with_for_update()
     stmt = stmt.execution_options(populate_existing=True)
-    found = session.scalars(stmt).first()
-    if found is not None:
-        return found
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        maker(ContactState)
-        .values(workspace_id=workspace_id, customer_id=customer_id, complaints=0)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "customer_id"])
-    )
-    return session.scalars(stmt).one()
+    return {state.customer_id: state for state in session.scalars(stmt)}
 
 
 def consent_block(
     session: Session, workspace_id: int, customer_id: int, channel: str, purpose: str
 ) -> str | None:
-    """ "dnd" (everything blocked on the channel), "unsubscribed" (marketing) or None.
+    """ "dnd" (everything blocked on the channel), "unsubscribed" (marketing) or None."""
+    rows = consent_rows(session, workspace_id, [customer_id], {channel})
+    return block_of(rows.get(customer_id, []), channel, purpose)
 
-    Consent rows for the channel or for "all" channels are read in time order; the latest
-    per purpose wins, so a later re-subscribe lifts an unsubscribe.
-    """
+
+ConsentRow = tuple[str, str, bool]  # channel, purpose, granted
+
+
+def consent_rows(
+    session: Session, workspace_id: int, customer_ids: Iterable[int], channels: Iterable[str]
+) -> dict[int, list[ConsentRow]]:
+    """The customers' consent rows for these channels or "all", in time order."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
     rows = session.execute(
-        select(Consent.purpose, Consent.granted)
+        select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.granted)
         .where(
             Consent.workspace_id == workspace_id,
-            Consent.customer_id == customer_id,
-            Consent.channel.in_((channel, "all")),
+            Consent.customer_id.in_(ids),
+            Consent.channel.in_({*channels, "all"}),
         )
         .order_by(Consent.at, Consent.id)
     )
-    state = {row_purpose: granted for row_purpose, granted in rows}
+    found: dict[int, list[ConsentRow]] = {}
+    for customer_id, channel, row_purpose, granted in rows:
+        found.setdefault(customer_id, []).append((channel, row_purpose, granted))
+    return found
+
+
+def block_of(rows: Iterable[ConsentRow], channel: str, purpose: str) -> str | None:
+    """What a customer's consent rows (time order) block on a channel; the latest per purpose
+    wins, so a later re-subscribe lifts an unsubscribe."""
+    state = {p: granted for c, p, granted in rows if c in (channel, "all")}
     if state.get("all") is False:
         return "dnd"
     if purpose == "marketing" and state.get("marketing") is False:
@@ -154,23 +200,30 @@ def _fits(per_day: dict[int, int], day: int, daily: int, weekly: int) -> str | N
     return None
 
 
-def decide(
-    session: Session,
-    customer_id: int,
-    day: int,
-    priority: int,
-    daily: int,
-    weekly: int,
-) -> Decision:
-    """May a marketing touch take a slot on `day`? Call with the customer's row lock held."""
+def counted_touches(
+    session: Session, customer_ids: Iterable[int], first_day: int, last_day: int
+) -> dict[int, list[Counted]]:
+    """Marketing touches holding slots between two days (widened by a week each side), by
+    customer. Call with the customers' row locks held."""
+    ids = sorted(set(customer_ids))
+    found: dict[int, list[Counted]] = {c: [] for c in ids}
+    if not ids:
+        return found
     rows = session.execute(
-        select(Touch.id, Touch.slot_day, Touch.priority, Touch.status).where(
-            Touch.customer_id == customer_id,
+        select(Touch.customer_id, Touch.id, Touch.slot_day, Touch.priority, Touch.status).where(
+            Touch.customer_id.in_(ids),
             Touch.purpose == "marketing",
             Touch.status.in_(COUNTED),
-            Touch.slot_day.between(day - WEEK + 1, day + WEEK - 1),
+            Touch.slot_day.between(first_day - WEEK + 1, last_day + WEEK - 1),
         )
-    ).all()
+    )
+    for customer_id, *row in rows:
+        found[customer_id].append(row)
+    return found
+
+
+def decide(rows: list[Counted], day: int, priority: int, daily: int, weekly: int) -> Decision:
+    """May a marketing touch take a slot on `day`, given the customer's counted touches?"""
     per_day: dict[int, int] = {}
     for _, d, _, _ in rows:
         per_day[d] = per_day.get(d, 0) + 1
@@ -178,9 +231,9 @@ def decide(
     if reason is None:
         return Decision(True)
     pending = [r for r in rows if r[3] in PENDING and r[2] < priority]
-    for touch_id, d, _, _ in sorted(pending, key=lambda r: (r[2], -r[0])):
-        per_day[d] -= 1
+    for row in sorted(pending, key=lambda r: (r[2], -(r[0] or 0))):
+        per_day[row[1]] -= 1
         if _fits(per_day, day, daily, weekly) is None:
-            return Decision(True, victim_id=touch_id)
-        per_day[d] += 1
+            return Decision(True, victim=row)
+        per_day[row[1]] += 1
     return Decision(False, reason)

@@ -7,6 +7,7 @@ and webhooks (which leave us for another system) get the masked name (张**).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.channels.links import unsubscribe_url
+from siyu.channels.models import Touch
 from siyu.core.errors import InvalidField
 from siyu.core.pii import mask_name
 from siyu.customers.models import Customer
@@ -183,3 +186,51 @@ def sample_variables(names: list[str]) -> dict[str, Any]:
         "unsubscribe_url": "/u/sample",
         **{name: f"<{name}>" for name in names},
     }
+
+
+def variables_for(
+    session: Session,
+    customer: Customer,
+    metrics: CustomerMetrics | None,
+    fields: dict[str, Any],
+    context: dict[str, Any],
+    reveal: bool,
+    link: Any,
+    unsubscribe: str,
+) -> dict[str, Any]:
+    """Everything a template sees: customer, recommendations, link(), context variables."""
+    sources = json.dumps([fields.get("text"), fields.get("subject"), fields.get("sms_params")])
+    # The recommendations query runs only for templates that use them.
+    recs = recommendations(session, customer.id) if "recommendations" in sources else []
+    return {
+        **context,
+        "customer": customer_variables(customer, metrics, reveal),
+        "recommendations": recs,
+        "link": link,
+        "unsubscribe_url": unsubscribe,
+    }
+
+
+def render_for_send(
+    session: Session,
+    touch: Touch,
+    customer: Customer,
+    metrics: CustomerMetrics | None,
+    fields: dict[str, Any],
+    context: dict[str, Any],
+    base: str | None,
+) -> dict[str, Any]:
+    """Render with real names (masked for webhooks); links are made, stored after insert."""
+    base = (base or "").rstrip("/")
+    link, made = link_maker(True, base)
+    unsubscribe = unsubscribe_url(base, touch.workspace_id, customer.id, touch.channel)
+    variables = variables_for(
+        session, customer, metrics, fields, context, touch.channel != "webhook", link, unsubscribe
+    )
+    rendered = render_fields(fields, variables, text_field="content.text")
+    out = rendered.as_dict()
+    out["links"] = [code for code, _ in made]
+    out["extra"] = {k: fields[k] for k in ("welcome_code", "sender") if fields.get(k)}
+    out["extra"]["unsubscribe_url"] = unsubscribe
+    out["made"] = made
+    return out

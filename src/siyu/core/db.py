@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select as _select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -105,7 +107,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # this one waits its turn (the busy timeout above).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkout", _checkout_alive(engine.dialect))
+    return engine
+
+
+def _checkout_alive(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
+    """A pool check that a connection is alive, with no round trip in the usual case.
+
+    SQLAlchemy's pre-ping costs a round trip per checkout (a tenth of a short transaction). An
+    idle connection has nothing to read unless the server spoke: a server that closed it or
+    shut down leaves the socket readable (EOF or a FATAL notice), so only then is it pinged.
+    Raising DisconnectionError makes the pool discard it and connect afresh.
+    """
+
+    def check(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_conn.closed:
+            raise DisconnectionError("connection closed")
+        poller = _select.poll()
+        poller.register(dbapi_conn.fileno(), _select.POLLIN)
+        if not poller.poll(0):
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("connection lost") from exc
+
+    return check
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -13,14 +13,20 @@ from sqlalchemy import JSON, Index, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from siyu.core.clock import now
-from siyu.core.db import Base, BigId, Database, UTCDateTime
+from siyu.core.db import Base, BigId, Database, UTCDateTime, bulk_insert, table_of
 from siyu.core.models import IdMixin
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, "OutboxMessage"], None]
 HANDLERS: dict[str, Handler] = {}
+# Topics whose messages may also run many at once in one transaction; the handler returns the
+# ids it finished, and the rest run one by one (each in its own transaction, with retries).
+BatchHandler = Callable[[Session, list["OutboxMessage"]], set[int]]
+BATCH_HANDLERS: dict[str, BatchHandler] = {}
 MAX_ATTEMPTS = 8
+# A lease is over at its end instant (claimable when locked_until <= now): a simulated clock
+# that jumps to exactly a dead worker's lease expiry must find the message claimable.
 LEASE = timedelta(minutes=5)
 
 
@@ -54,6 +60,16 @@ def handler(topic: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def batch_handler(topic: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Register a function that runs many messages of a topic in one transaction."""
+
+    def register(fn: BatchHandler) -> BatchHandler:
+        BATCH_HANDLERS[topic] = fn
+        return fn
+
+    return register
+
+
 def load_handlers() -> None:
     """Register every domain's handlers and subscriptions (once; see siyu.handlers)."""
     import siyu.handlers  # noqa: F401
@@ -82,6 +98,34 @@ def enqueue(
     return message
 
 
+def enqueue_many(
+    session: Session,
+    topic: str,
+    items: list[tuple[dict[str, Any], int | None, str | None, datetime | None]],
+) -> None:
+    """Add many messages of one topic in one bulk insert: (payload, workspace, dedupe key,
+    run at) each; the caller's transaction decides, as for `enqueue`."""
+    t = now()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "topic": topic,
+            "payload": payload,
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "attempts": 0,
+            "run_at": run_at or t,
+            "locked_until": None,
+            "locked_by": None,
+            "last_error": None,
+            "created_at": t,
+            "done_at": None,
+        }
+        for payload, workspace_id, dedupe_key, run_at in items
+    ]
+    bulk_insert(session, table_of(OutboxMessage), rows)
+
+
 def worker_name() -> str:
     """host:pid, recorded on the messages a worker holds."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -95,7 +139,7 @@ def claim(db: Database, limit: int = 100, owner: str | None = None) -> list[int]
         stmt = (
             select(OutboxMessage.id)
             .where(OutboxMessage.status == "pending", OutboxMessage.run_at <= t)
-            .where(or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < t))
+            .where(or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= t))
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
@@ -148,7 +192,48 @@ def _fail(db: Database, message_id: int, exc: Exception) -> str:
 def run_due(db: Database, limit: int = 100) -> dict[str, int]:
     """Claim and run what is due now; returns counts by outcome."""
     counts: dict[str, int] = {}
-    for message_id in claim(db, limit):
-        outcome = run_one(db, message_id)
-        counts[outcome] = counts.get(outcome, 0) + 1
+    ids = claim(db, limit)
+    done = run_batches(db, ids) if ids else set()
+    if done:
+        counts["done"] = len(done)
+    for message_id in ids:
+        if message_id not in done:
+            outcome = run_one(db, message_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def run_batches(db: Database, ids: list[int]) -> set[int]:
+    """Run the leased messages of batch topics in one transaction; returns the ids done (none
+    if it fails: then every message runs on its own)."""
+    load_handlers()
+    if not BATCH_HANDLERS:
+        return set()
+    try:
+        with db.transaction() as session:
+            stmt = (
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.topic.in_(list(BATCH_HANDLERS)),
+                )
+                .order_by(OutboxMessage.id)
+            )
+            by_topic: dict[str, list[OutboxMessage]] = {}
+            for message in session.scalars(stmt):
+                by_topic.setdefault(message.topic, []).append(message)
+            done: set[int] = set()
+            for topic, messages in by_topic.items():
+                done |= BATCH_HANDLERS[topic](session, messages)
+            if done:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sorted(done)))
+                    .values(status="done", done_at=now(), locked_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+            return done
+    except Exception as exc:  # one bad message must not hold back the rest: one by one
+        log.warning("outbox batch failed (%s); running one by one", type(exc).__name__)
+        return set()

@@ -16,6 +16,8 @@ from siyu.core import outbox
 # What producers emit, with the payload keys they carry.
 ORDERS_STORED = "orders.stored"  # order_ids, customer_ids: new orders of one batch
 ORDER_REFUNDED = "order.refunded"  # order_id, refund_id, customer_id, amount_fen
+# order_ids, customer_ids: orders that became cancelled (closed) in one batch, or arrived so.
+ORDER_CANCELLED = "order.cancelled"
 EVENTS_INGESTED = "events.ingested"  # customer_ids, types: accepted events of one batch
 # at (ISO instant), changes: [{customer_id, from, to}] (stage codes of lifecycle.schemas.STAGES),
 # at most 1,000 per message; also written as `lifecycle_stage_changed` events.

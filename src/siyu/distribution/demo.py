@@ -18,6 +18,7 @@ from siyu.core.clock import now
 from siyu.core.db import Database, bulk_insert, table_of
 from siyu.customers.models import Customer
 from siyu.distribution import commissions, service, touchpoints
+from siyu.distribution.ledger import Ledger
 from siyu.distribution.models import ShareVisit
 from siyu.distribution.schemas import DistributorIn, LinkIn, RuleIn, TouchpointIn
 from siyu.ingest.models import Order
@@ -156,7 +157,7 @@ def _attribute(session: Session, p: Principal, people: list[int], rng: random.Ra
             }
         )
     bulk_insert(session, table_of(ShareVisit), visits)
-    written = commissions.Ledger(session, p.workspace_id).run([o.id for o in chosen])
+    written = Ledger(session, p.workspace_id).run([o.id for o in chosen])
     commissions.settle_due(session, p.workspace_id)
     return written
 

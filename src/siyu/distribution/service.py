@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, select, update
@@ -176,76 +175,11 @@ def record_visit(session: Session, principal: Principal, code: str, data: VisitI
     )
 
 
-def last_touches(
-    session: Session, workspace_id: int, orders: list[tuple[int, int, datetime]], window: timedelta
-) -> dict[int, int]:
-    """Last touch within the window before each order: order id -> distributor id."""
-    if not orders:
-        return {}
-    customers = sorted({c for _, c, _ in orders})
-    earliest = min(at for _, _, at in orders) - window
-    visits: dict[int, list[tuple[datetime, int]]] = {}
-    for start in range(0, len(customers), CHUNK):
-        stmt = (
-            select(ShareVisit.customer_id, ShareVisit.at, ShareVisit.distributor_id)
-            .where(
-                ShareVisit.workspace_id == workspace_id,
-                id_in(session, ShareVisit.customer_id, customers[start : start + CHUNK]),
-                ShareVisit.at >= earliest,
-            )
-            .order_by(ShareVisit.at)
-        )
-        for customer_id, at, distributor_id in session.execute(stmt):
-            visits.setdefault(customer_id, []).append((at, distributor_id))
-    found: dict[int, int] = {}
-    for order_id, customer_id, ordered_at in orders:
-        best = None
-        for at, distributor_id in visits.get(customer_id, ()):
-            if ordered_at - window <= at <= ordered_at:
-                best = distributor_id
-        if best is not None:
-            found[order_id] = best
-    return found
-
-
-def claim_customers(session: Session, workspace_id: int, owners: dict[int, int]) -> None:
-    """Give unowned customers to the distributor who sold to them (their circle)."""
-    if not owners:
-        return
-    set_many(
-        session,
-        "UPDATE customer SET distributor_id = {} WHERE id = {} AND distributor_id IS NULL",
-        ((d, c) for c, d in owners.items()),
-    )
-
-
 def id_in(session: Session, column: Any, ids: Sequence[int]) -> Any:
     """column IN ids: one array parameter on PostgreSQL (a long IN list costs parsing there)."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
     return column.in_(list(ids))
-
-
-def set_many(session: Session, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
-    """One driver-level executemany (SQLAlchemy's per-row parameter handling costs ~25 µs)."""
-    conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(sql.format(*[mark] * sql.count("{}")), list(rows))
-
-
-def known_distributors(session: Session, workspace_id: int, ids: Any) -> dict[int, Any]:
-    """(id, parent_id, tier, status) of the workspace's distributors among ids, by id."""
-    wanted = sorted(set(ids))
-    found: dict[int, Any] = {}
-    for start in range(0, len(wanted), CHUNK):
-        stmt = select(
-            Distributor.id, Distributor.parent_id, Distributor.tier, Distributor.status
-        ).where(
-            Distributor.workspace_id == workspace_id,
-            id_in(session, Distributor.id, wanted[start : start + CHUNK]),
-        )
-        found.update({row.id: row for row in session.execute(stmt)})
-    return found
 
 
 def add_console_user(

@@ -55,6 +55,7 @@ register(
         "me.no_profile": ("此账号未关联分销商", "This account is not linked to a distributor"),
         "entry.commission": ("佣金", "Commission"),
         "entry.clawback": ("退款冲回", "Clawback"),
+        "entry.reversal": ("取消冲回", "Cancellation reversal"),
         "entry.level": ("层级", "Level"),
         "entry.amount": ("金额", "Amount"),
         "entry.status": ("状态", "Status"),

@@ -1,5 +1,5 @@
-"""Reactions to ingest: attribute and commission new orders, claw back refunds, record
-touchpoint steps, settle commissions once their return window has passed."""
+"""Reactions to ingest: attribute and commission new orders, claw back refunds, reverse
+cancelled orders, record touchpoint steps, settle commissions once their return window passed."""
 
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ from sqlalchemy.orm import Session
 from siyu.core import outbox, signals
 from siyu.core.clock import now
 from siyu.core.outbox import OutboxMessage
-from siyu.distribution.commissions import Ledger, claw_back, settle_due
+from siyu.distribution.commissions import claw_back, reverse, settle_due
+from siyu.distribution.ledger import Ledger
 from siyu.distribution.models import Touchpoint
 from siyu.distribution.touchpoints import add_steps, last_scanned
 from siyu.ingest.models import Event, Order
 
 ORDERS_TOPIC = "distribution.orders"
 REFUND_TOPIC = "distribution.refund"
+CANCEL_TOPIC = "distribution.cancel"
 EVENTS_TOPIC = "distribution.events"
 SETTLE_TOPIC = "distribution.settle"
 
 signals.subscribe(signals.ORDERS_STORED, ORDERS_TOPIC)
 signals.subscribe(signals.ORDER_REFUNDED, REFUND_TOPIC)
+signals.subscribe(signals.ORDER_CANCELLED, CANCEL_TOPIC)
 signals.subscribe(signals.EVENTS_INGESTED, EVENTS_TOPIC)
 
 
@@ -44,6 +47,13 @@ def on_refund(session: Session, message: OutboxMessage) -> None:
     claw_back(
         session, message.workspace_id, message.payload["order_id"], message.payload["refund_id"]
     )
+
+
+@outbox.handler(CANCEL_TOPIC)
+def on_cancel(session: Session, message: OutboxMessage) -> None:
+    """Reverse what is left of the cancelled orders' commissions."""
+    assert message.workspace_id is not None
+    reverse(session, message.workspace_id, message.payload["order_ids"])
 
 
 @outbox.handler(EVENTS_TOPIC)

@@ -17,6 +17,7 @@ from siyu.core.db import bulk_insert, one_of, reserve_ids, table_of
 from siyu.core.errors import Conflict, InvalidField, NotFound
 from siyu.customers.identifiers import TYPES as IDENTIFIER_TYPES
 from siyu.customers.oneid import Resolver, Sighting
+from siyu.ingest.closing import close_orders
 from siyu.ingest.layouts import mapping_fields
 from siyu.ingest.models import CHANNELS, ColumnMapping, Event, Order, OrderLine, Refund
 from siyu.ingest.schemas import (
@@ -158,6 +159,7 @@ def upsert_orders(
 
     One lookup of stored orders, one OneID batch and bulk inserts, so a file import of many
     orders costs a few statements per chunk. A bad order raises before anything is written.
+    A stored order reported again as cancelled is closed (ingest.closing); nothing else changes.
     """
     principal.require(Role.operator)
     stored = _stored_orders(session, principal.workspace_id, orders)
@@ -233,6 +235,16 @@ def upsert_orders(
             {"order_ids": ids, "customer_ids": sorted({r["customer_id"] for r in rows})},
         )
     new = dict(zip(fresh, ids, strict=True))
+    close_orders(
+        session,
+        principal.workspace_id,
+        [
+            stored[k]
+            for d in orders
+            if d.status == "cancelled" and (k := (d.channel, d.external_id)) in stored
+        ],
+        [new[k] for k, d in fresh.items() if d.status == "cancelled"],
+    )
     results: list[tuple[int, bool]] = []
     for data in orders:
         key = (data.channel, data.external_id)

@@ -48,6 +48,8 @@ class Ctx:
     customer_id: int
     step_key: str
     at: datetime
+    # Where a send goes to be decided with the rest of the batch (None: decided at once).
+    later: list[tuple[Ctx, Any]] | None = None
 
     @property
     def key(self) -> str:
@@ -61,30 +63,49 @@ class Ctx:
 
 
 Result = tuple[str, str | None, str | None]  # outcome, reason, ref
+# What a send step answers when its touch is decided later, with the batch's other sends.
+LATER: Result = ("pending", None, None)
 
 
 def send(ctx: Ctx, step: Any) -> Result:
     """Send through the channels domain; the touch says queued, suppressed (why) or deferred."""
+    if ctx.later is not None:
+        ctx.later.append((ctx, step))
+        return LATER
+    return send_later(ctx.session, [(ctx, step)])[0]
+
+
+def send_later(session: Session, sends: list[tuple[Ctx, Any]]) -> list[Result]:
+    """Decide many send steps with one channels call per workspace; results in order."""
     try:
         from siyu.channels import service as channels
     except ImportError:
-        return "sent", "no_channels_domain", None
-    touch = channels.send(
-        ctx.session,
-        ctx.principal,
+        return [("sent", "no_channels_domain", None)] * len(sends)
+    by_workspace: dict[int, list[int]] = {}
+    for i, (ctx, _) in enumerate(sends):
+        by_workspace.setdefault(ctx.principal.workspace_id, []).append(i)
+    results: list[Result] = [LATER] * len(sends)
+    for indexes in by_workspace.values():
+        requests = [_request(channels, *sends[i]) for i in indexes]
+        touches = channels.send_many(session, sends[indexes[0]][0].principal, requests)
+        for i, touch in zip(indexes, touches, strict=True):
+            status = str(touch.status)
+            results[i] = TOUCH_OUTCOMES.get(status, "sent"), touch.reason, f"touch:{touch.id}"
+    return results
+
+
+def _request(channels: Any, ctx: Ctx, step: Any) -> Any:
+    return channels.SendRequest(
         customer_id=ctx.customer_id,
         channel=step.channel,
+        idempotency_key=ctx.key,
         template_id=step.template_id,
         content=None if step.content is None else {"text": step.content},
         purpose=step.purpose,
         priority=step.priority,
         source=ctx.source,
-        idempotency_key=ctx.key,
         context={"journey_id": ctx.journey_id, "run_id": ctx.run_id},
     )
-    status = str(getattr(touch, "status", "queued"))
-    reason = getattr(touch, "reason", None)
-    return TOUCH_OUTCOMES.get(status, "sent"), reason, f"touch:{getattr(touch, 'id', '')}"
 
 
 def coupon(ctx: Ctx, step: Any) -> Result:

@@ -1,42 +1,42 @@
-"""Durable execution: entering customers, and running due timers in batches.
+"""Durable execution: running due timers in batches (entering runs is in entry.py).
 
 A timer names the step a run does next. The worker claims hundreds of due timers in one
 transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, the single writer lock on SQLite), walks each
-run through its instant steps up to the next wait or the end, and in the same transaction
-records every step (unique per run and step), deletes the claimed timers and writes the next.
-A worker killed at any moment rolls back whole: nothing is lost (the timers are still there)
-and nothing is done twice (the step rows and side effects went with the rollback, and the side
-effects carry the run+step idempotency key besides).
+run through its instant steps up to the next wait or the end, decides the batch's sends in one
+call to the channels domain, and in the same transaction records every step (unique per run and
+step), deletes the claimed timers and writes the next. A worker killed at any moment rolls back
+whole: nothing is lost (the timers are still there) and nothing is done twice (the step rows and
+side effects went with the rollback, and the side effects carry the run+step idempotency key
+besides).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time as clock_time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import system_principal
 from siyu.core.clock import now
-from siyu.core.db import Database, bulk_insert, reserve_ids, table_of
-from siyu.customers.models import Customer
+from siyu.core.db import Database, bulk_insert, table_of
 from siyu.journeys import conditions, effects
-from siyu.journeys.definition import (
-    BranchStep,
-    Definition,
-    ExitStep,
-    SplitStep,
-    WaitStep,
+from siyu.journeys.definition import BranchStep, ExitStep, SplitStep, WaitStep
+from siyu.journeys.entry import (  # noqa: F401  (enter, zone: re-exported for callers)
+    Compiled,
+    bucket,
+    compiled,
+    enter,
+    listens,
+    timer_row,
+    wait_until,
+    zone,
 )
-from siyu.journeys.models import Journey, JourneyRun, JourneyStep, JourneyTimer, JourneyVersion
-from siyu.workspaces.models import Workspace
+from siyu.journeys.models import Journey, JourneyRun, JourneyStep, JourneyTimer
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -55,176 +55,6 @@ ACTIONS = {
 }
 
 
-@dataclass
-class Compiled:
-    """A version's definition with its steps by key (versions never change, so it is cached)."""
-
-    journey_id: int
-    workspace_id: int
-    definition: Definition
-    steps: dict[str, Any]
-
-
-def compiled(
-    session: Session, version_id: int, cache: dict[int, Compiled] | None = None
-) -> Compiled:
-    """A version's compiled form; a batch passes its own cache (ids of rolled-back rows recur,
-    so nothing is cached across transactions)."""
-    found = cache.get(version_id) if cache is not None else None
-    if found is None:
-        row = session.get(JourneyVersion, version_id)
-        if row is None:
-            raise LookupError(f"journey version {version_id} is gone")
-        definition = Definition.model_validate(row.definition)
-        steps = {s.key: s for s in definition.steps}
-        found = Compiled(row.journey_id, row.workspace_id, definition, steps)
-        if cache is not None:
-            cache[version_id] = found
-    return found
-
-
-def zone(session: Session, workspace_id: int) -> ZoneInfo:
-    """The workspace's time zone (waits until a time of day use it; the session caches the row)."""
-    workspace = session.get(Workspace, workspace_id)
-    return ZoneInfo(workspace.timezone if workspace else "Asia/Shanghai")
-
-
-def bucket(journey_id: int, customer_id: int, salt: str, size: int) -> int:
-    """A stable number in [0, size) from customer and journey (holdout and A/B splits)."""
-    digest = hashlib.sha256(f"{journey_id}:{customer_id}:{salt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % size
-
-
-def wait_until(session: Session, workspace_id: int, step: WaitStep, at: datetime) -> datetime:
-    """When a wait entered at `at` ends (for an event wait: when it times out)."""
-    if step.duration is not None:
-        return at + step.duration.delta()
-    if step.until_event is not None and step.until_event.timeout is not None:
-        return at + step.until_event.timeout.delta()
-    local = at.astimezone(zone(session, workspace_id))
-    target = time.fromisoformat(step.until_time or "00:00")
-    when = local.replace(hour=target.hour, minute=target.minute, second=0, microsecond=0)
-    if when <= local:
-        when += timedelta(days=1)
-    return when.astimezone(ZoneInfo("UTC"))
-
-
-# ---------------------------------------------------------------- entering
-
-
-def enter(
-    session: Session,
-    journey: Journey,
-    entries: Iterable[tuple[int, str]],
-    at: datetime | None = None,
-) -> int:
-    """Start runs for (customer id, entry key) pairs, honouring re-entry and the holdout."""
-    if journey.status != "active" or journey.version_id is None:
-        return 0
-    at = at or now()
-    version = compiled(session, journey.version_id)
-    wanted: dict[int, str] = {}
-    for customer_id, key in entries:
-        wanted.setdefault(customer_id, key[:96])
-    ids = _live_customers(session, journey.workspace_id, list(wanted))
-    ids = _admissible(session, journey, version.definition, ids, wanted, at)
-    if not ids:
-        return 0
-    run_ids = reserve_ids(session, table_of(JourneyRun), len(ids))
-    holdout = version.definition.holdout_percent
-    runs, timers = [], []
-    start = version.steps[version.definition.start]
-    due = (
-        wait_until(session, journey.workspace_id, start, at) if isinstance(start, WaitStep) else at
-    )
-    for run_id, customer_id in zip(run_ids, ids, strict=True):
-        held = holdout > 0 and bucket(journey.id, customer_id, "holdout", 100) < holdout
-        runs.append(
-            {
-                "id": run_id,
-                "workspace_id": journey.workspace_id,
-                "journey_id": journey.id,
-                "version_id": journey.version_id,
-                "customer_id": customer_id,
-                "entry_key": wanted[customer_id],
-                "status": "holdout" if held else "active",
-                "step_key": None if held else start.key,
-                "waiting_for": _listens(start),
-                "entered_at": at,
-                "revenue_fen": 0,
-            }
-        )
-        if not held:
-            timers.append(_timer(journey.workspace_id, run_id, start.key, due))
-    bulk_insert(session, table_of(JourneyRun), runs)
-    bulk_insert(session, table_of(JourneyTimer), timers)
-    return len(runs)
-
-
-def _live_customers(session: Session, workspace_id: int, ids: list[int]) -> list[int]:
-    found: list[int] = []
-    for i in range(0, len(ids), 5000):
-        chunk = ids[i : i + 5000]
-        stmt = select(Customer.id).where(
-            Customer.workspace_id == workspace_id,
-            Customer.id.in_(chunk),
-            Customer.merged_into_id.is_(None),
-        )
-        found += session.scalars(stmt)
-    return sorted(found)
-
-
-def _admissible(
-    session: Session,
-    journey: Journey,
-    definition: Definition,
-    ids: list[int],
-    wanted: dict[int, str],
-    at: datetime,
-) -> list[int]:
-    """Drop customers the re-entry policy keeps out (and repeats of one entry key)."""
-    policy = definition.re_entry
-    previous: dict[int, tuple[datetime, set[str]]] = {}
-    for i in range(0, len(ids), 5000):
-        stmt = select(JourneyRun.customer_id, JourneyRun.entered_at, JourneyRun.entry_key).where(
-            JourneyRun.journey_id == journey.id, JourneyRun.customer_id.in_(ids[i : i + 5000])
-        )
-        for customer_id, entered, key in session.execute(stmt):
-            last, keys = previous.get(customer_id, (entered, set()))
-            keys.add(key)
-            previous[customer_id] = (max(last, entered), keys)
-    keep = []
-    for customer_id in ids:
-        if customer_id not in previous:
-            keep.append(customer_id)
-            continue
-        last, keys = previous[customer_id]
-        if wanted[customer_id] in keys or policy.policy == "never":
-            continue
-        if policy.policy == "after_days" and at - last < timedelta(days=policy.days or 0):
-            continue
-        keep.append(customer_id)
-    return keep
-
-
-def _timer(workspace_id: int, run_id: int, step_key: str, due: datetime) -> dict[str, Any]:
-    return {
-        "workspace_id": workspace_id,
-        "run_id": run_id,
-        "step_key": step_key,
-        "due_at": due,
-        "woken_by": None,
-        "attempts": 0,
-        "last_error": None,
-    }
-
-
-def _listens(step: Any) -> str | None:
-    if isinstance(step, WaitStep) and step.until_event is not None:
-        return step.until_event.event
-    return None
-
-
 # ---------------------------------------------------------------- running
 
 
@@ -237,6 +67,10 @@ class Batch:
     runs: list[dict[str, Any]] = field(default_factory=list)
     done_timers: list[int] = field(default_factory=list)
     versions: dict[int, Compiled] = field(default_factory=dict)
+    # Sends the steps asked for, decided together at the end (effects.send_later), and the
+    # step rows their outcomes go to, in the same order.
+    sends: list[tuple[effects.Ctx, Any]] = field(default_factory=list)
+    send_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def claim(session: Session, is_postgres: bool, limit: int, at: datetime) -> list[Any]:
@@ -298,14 +132,31 @@ def _run_batch(session: Session, is_postgres: bool, limit: int, careful: bool) -
         mark = len(batch.steps), len(batch.timers), len(batch.runs)
         try:
             with session.begin_nested():
-                executed += _advance(session, timer, at, batch)
+                steps = _advance(session, timer, at, batch)
+                _send(session, batch)
                 session.flush()
+            executed += steps
             batch.done_timers.append(timer.id)
         except Exception as exc:
             del batch.steps[mark[0] :], batch.timers[mark[1] :], batch.runs[mark[2] :]
+            batch.sends.clear()
+            batch.send_rows.clear()
             _failed(session, timer, at, exc, batch)
+    _send(session, batch)
     _write(session, batch)
     return executed
+
+
+def _send(session: Session, batch: Batch) -> None:
+    """Decide the sends the steps asked for and record their outcomes on the step rows."""
+    if not batch.sends:
+        return
+    results = effects.send_later(session, batch.sends)
+    for row, (outcome, reason, ref) in zip(batch.send_rows, results, strict=True):
+        row["outcome"], row["ref"] = outcome, ref
+        row["reason"] = None if reason is None else str(reason)[:64]
+    batch.sends.clear()
+    batch.send_rows.clear()
 
 
 def _advance(session: Session, timer: Any, at: datetime, batch: Batch) -> int:
@@ -321,8 +172,8 @@ def _advance(session: Session, timer: Any, at: datetime, batch: Batch) -> int:
         if isinstance(step, WaitStep):
             if not fired_wait:  # arriving at a wait: sleep until it ends
                 due = wait_until(session, timer.workspace_id, step, at)
-                batch.timers.append(_timer(timer.workspace_id, timer.run_id, key, due))
-                batch.runs.append(_run_row(timer.run_id, "active", key, _listens(step), variant))
+                batch.timers.append(timer_row(timer.workspace_id, timer.run_id, key, due))
+                batch.runs.append(_run_row(timer.run_id, "active", key, listens(step), variant))
                 return executed
             reason = ("event" if woken else "timeout") if step.until_event else None
             _log(batch, timer, step, "done", reason, None, at)
@@ -352,10 +203,19 @@ def _advance(session: Session, timer: Any, at: datetime, batch: Batch) -> int:
             _log(batch, timer, step, "done", arm.name, None, at)
         else:
             ctx = effects.Ctx(
-                session, principal, timer.journey_id, timer.run_id, timer.customer_id, key, at
+                session,
+                principal,
+                timer.journey_id,
+                timer.run_id,
+                timer.customer_id,
+                key,
+                at,
+                batch.sends,
             )
-            outcome, reason, ref = ACTIONS[step.type](ctx, step)
-            _log(batch, timer, step, outcome, reason, ref, at)
+            result = ACTIONS[step.type](ctx, step)
+            row = _log(batch, timer, step, *result, at)
+            if result is effects.LATER:
+                batch.send_rows.append(row)
             nxt = step.next
         executed += 1
         key = nxt
@@ -389,20 +249,20 @@ def _log(
     reason: str | None,
     ref: str | None,
     at: datetime,
-) -> None:
-    batch.steps.append(
-        {
-            "workspace_id": timer.workspace_id,
-            "run_id": timer.run_id,
-            "journey_id": timer.journey_id,
-            "step_key": step.key,
-            "kind": step.type,
-            "outcome": outcome,
-            "reason": None if reason is None else str(reason)[:64],
-            "ref": ref,
-            "at": at,
-        }
-    )
+) -> dict[str, Any]:
+    row = {
+        "workspace_id": timer.workspace_id,
+        "run_id": timer.run_id,
+        "journey_id": timer.journey_id,
+        "step_key": step.key,
+        "kind": step.type,
+        "outcome": outcome,
+        "reason": None if reason is None else str(reason)[:64],
+        "ref": ref,
+        "at": at,
+    }
+    batch.steps.append(row)
+    return row
 
 
 def _failed(session: Session, timer: Any, at: datetime, exc: Exception, batch: Batch) -> None:

@@ -1,9 +1,9 @@
 """The demo's membership: members across tiers, points history, coupons issued and redeemed.
 
 Called once after the demo private domain is loaded. Deterministic by seed: four in five
-customers who bought join (0元入会); their orders earn points in time order (so tiers climb),
-some spend points, one gets a manual correction; four coupon templates are issued and a share
-redeemed against real orders. Re-running it changes nothing (every posting has its key).
+customers who bought join (0元入会); their orders earn points in time order and tiers follow
+their spend; some spend points, one gets a manual correction; four coupon templates are issued
+and a share redeemed against real orders. Re-running it changes nothing (every posting has its key).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from siyu.core.auth import Principal
 from siyu.core.db import Database
 from siyu.ingest.models import Order, OrderLine
 from siyu.loyalty import ledger, service
-from siyu.loyalty.earning import earn_for_order
+from siyu.loyalty.earning import earn_for_orders
 from siyu.loyalty.models import PointsTransfer
 from siyu.promotions import coupons, redemption
 from siyu.promotions.models import Coupon, CouponTemplate
 from siyu.promotions.schemas import CartLine, RedeemIn, TemplateIn
 
+# Buyers enrolled per transaction.
+CHUNK = 500
 TEMPLATES = (
     {"name": "满50减20", "kind": "threshold", "threshold_fen": 5000, "discount_fen": 2000},
     {
@@ -51,13 +53,9 @@ def seed(db: Database, principal: Principal, seed_value: int = 7) -> int:
             )
         )
     joined = [c for c in buyers if rng.random() < 0.8]
-    for customer_id in joined:
+    for start in range(0, len(joined), CHUNK):
         with db.transaction() as session:
-            service.enroll(
-                session, principal, customer_id, rng.choice(("wechat", "store", "tmall")), True
-            )
-            _earn_all(session, principal.workspace_id, customer_id)
-            _spend_some(session, principal, customer_id, rng)
+            _join(session, principal, joined[start : start + CHUNK], rng)
     with db.transaction() as session:
         done = session.scalar(
             select(PointsTransfer.id).where(
@@ -71,14 +69,19 @@ def seed(db: Database, principal: Principal, seed_value: int = 7) -> int:
     return len(joined)
 
 
-def _earn_all(session: Session, workspace_id: int, customer_id: int) -> None:
+def _join(session: Session, principal: Principal, chunk: list[int], rng: random.Random) -> None:
+    """Enroll a chunk of buyers, earn for all their orders in time order, spend some."""
+    channels = {c: rng.choice(("wechat", "store", "tmall")) for c in chunk}
+    for customer_id in chunk:
+        service.enroll(session, principal, customer_id, channels[customer_id], True)
     orders = session.scalars(
         select(Order.id)
-        .where(Order.workspace_id == workspace_id, Order.customer_id == customer_id)
-        .order_by(Order.ordered_at)
+        .where(Order.workspace_id == principal.workspace_id, Order.customer_id.in_(chunk))
+        .order_by(Order.ordered_at, Order.id)
     ).all()
-    for order_id in orders:
-        earn_for_order(session, workspace_id, order_id)
+    earn_for_orders(session, principal.workspace_id, orders)
+    for customer_id in chunk:
+        _spend_some(session, principal, customer_id, rng)
 
 
 def _spend_some(

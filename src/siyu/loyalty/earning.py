@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.ingest.models import Order, OrderLine, Refund
 from siyu.loyalty import ledger
 from siyu.loyalty.ledger import Entry, Posted
-from siyu.loyalty.models import LoyaltyProgram, PointsTransfer, Tier
+from siyu.loyalty.models import LoyaltyProgram, Member, PointsTransfer, Tier
 from siyu.loyalty.service import (
     expires_at,
-    find_member,
     get_program,
     is_member_day,
     workspace_tz,
@@ -19,6 +21,18 @@ from siyu.loyalty.service import (
 from siyu.loyalty.tiers import COUNTED, evaluate
 
 EARNING = ("paid", "shipped", "completed")
+# Ids per IN list (SQLite allows 32,766 parameters).
+CHUNK = 5000
+
+
+def members_of(session: Session, workspace_id: int, customer_ids: set[int]) -> dict[int, Member]:
+    """The members among these customers, by customer id."""
+    found = session.scalars(
+        select(Member).where(
+            Member.workspace_id == workspace_id, Member.customer_id.in_(customer_ids)
+        )
+    )
+    return {m.customer_id: m for m in found}
 
 
 def order_points(
@@ -47,23 +61,52 @@ def order_points(
 
 def earn_for_order(session: Session, workspace_id: int, order_id: int) -> Posted | None:
     """Credit a member's points for a paid order once (key order:<id>); then re-tier."""
-    order = session.get(Order, order_id)
-    if order is None or order.workspace_id != workspace_id or order.status not in EARNING:
-        return None
-    member = find_member(session, workspace_id, order.customer_id)
-    if member is None:
-        return None
+    return earn_for_orders(session, workspace_id, [order_id]).get(order_id)
+
+
+def earn_for_orders(
+    session: Session, workspace_id: int, order_ids: Sequence[int]
+) -> dict[int, Posted]:
+    """Credit members' points for paid orders once each (key order:<id>), then re-tier each.
+
+    The program, ladder, members and lines are read once for the batch, and each member is
+    re-tiered once after all of their orders: an upgrade counts from the next batch on.
+    """
+    posted: dict[int, Posted] = {}
+    ids = list(dict.fromkeys(order_ids))
+    for start in range(0, len(ids), CHUNK):
+        posted |= _earn_chunk(session, workspace_id, ids[start : start + CHUNK])
+    return posted
+
+
+def _earn_chunk(session: Session, workspace_id: int, ids: list[int]) -> dict[int, Posted]:
+    orders = session.scalars(
+        select(Order)
+        .where(Order.workspace_id == workspace_id, Order.id.in_(ids), Order.status.in_(EARNING))
+        .order_by(Order.ordered_at, Order.id)
+    ).all()
+    members = members_of(session, workspace_id, {o.customer_id for o in orders})
+    orders = [o for o in orders if o.customer_id in members]
+    if not orders:
+        return {}
     program = get_program(session, workspace_id)
     tz = workspace_tz(session, workspace_id)
-    tier = session.scalars(
-        select(Tier).where(Tier.workspace_id == workspace_id, Tier.rank == member.tier_rank)
-    ).first()
-    lines = list(session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)))
-    at = order.paid_at or order.ordered_at
-    member_day = is_member_day(program, at, tz)
-    points = order_points(program, tier, order, lines, member_day)
-    posted = None
-    if points > 0:
+    tiers = session.scalars(select(Tier).where(Tier.workspace_id == workspace_id))
+    ladder = {t.rank: t for t in tiers}
+    lines: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in session.scalars(
+        select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
+    ):
+        lines[line.order_id].append(line)
+    posted: dict[int, Posted] = {}
+    for order in orders:
+        member = members[order.customer_id]
+        at = order.paid_at or order.ordered_at
+        member_day = is_member_day(program, at, tz)
+        tier = ladder.get(member.tier_rank)
+        points = order_points(program, tier, order, lines[order.id], member_day)
+        if points <= 0:
+            continue
         entry = Entry(
             order.customer_id,
             points,
@@ -73,9 +116,11 @@ def earn_for_order(session: Session, workspace_id: int, order_id: int) -> Posted
             channel=order.channel,
             detail={"paid_fen": order.paid_fen, "tier": member.tier_rank, "member_day": member_day},
         )
-        posted = ledger.credit(session, workspace_id, entry, expires_at(program.expiry, at, tz))
-    if order.status in COUNTED:
-        evaluate(session, workspace_id, member)
+        posted[order.id] = ledger.credit(
+            session, workspace_id, entry, expires_at(program.expiry, at, tz)
+        )
+    for customer_id in dict.fromkeys(o.customer_id for o in orders if o.status in COUNTED):
+        evaluate(session, workspace_id, members[customer_id])
     return posted
 
 

@@ -16,14 +16,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import now
 from siyu.core.db import table_of
 from siyu.core.errors import Conflict, InvalidField, SiyuError
-from siyu.loyalty.models import Member, PointsAccount, PointsLot, PointsTransfer
+from siyu.loyalty.accounts import (
+    HEAD,
+    head_mark,
+    is_pg,
+    lock,
+    lock_with_head,
+    open_account,
+    open_lots,
+)
+from siyu.loyalty.models import PointsAccount, PointsLot, PointsTransfer
 from siyu.loyalty.postings import (
+    HeadChanged,
     insert_transfer,
     set_balance,
     transfer_values,
@@ -34,8 +43,6 @@ from siyu.loyalty.postings import (
 ACCOUNTS = table_of(PointsAccount)
 TRANSFERS = table_of(PointsTransfer)
 LOTS = table_of(PointsLot)
-MEMBERS = table_of(Member)
-HEAD = 16  # lots read first; more only when they do not cover the redemption
 ISSUED, REDEEMED, EXPIRED, ADJUSTMENT = (
     "system:issued",
     "system:redeemed",
@@ -101,19 +108,6 @@ def check_points(value: Any, field: str = "points") -> int:
     return value
 
 
-# Hot-path statements are built once: SQLAlchemy then memoizes their cache keys, which saves
-# more CPU per transaction than anything else on this path.
-_ACCOUNT = select(ACCOUNTS.c.id, ACCOUNTS.c.balance).where(
-    ACCOUNTS.c.workspace_id == bindparam("ws"), ACCOUNTS.c.customer_id == bindparam("cid")
-)
-_ACCOUNT_LOCKED = _ACCOUNT.with_for_update()
-# The same, only for members: the membership check rides on the lock's round trip.
-_MEMBER_ACCOUNT = _ACCOUNT.join(
-    MEMBERS,
-    (MEMBERS.c.workspace_id == ACCOUNTS.c.workspace_id)
-    & (MEMBERS.c.customer_id == ACCOUNTS.c.customer_id),
-)
-_MEMBER_ACCOUNT_LOCKED = _MEMBER_ACCOUNT.with_for_update(of=ACCOUNTS)
 _REPLAY = select(
     TRANSFERS.c.id,
     TRANSFERS.c.points,
@@ -123,70 +117,6 @@ _REPLAY = select(
 ).where(
     TRANSFERS.c.workspace_id == bindparam("ws"), TRANSFERS.c.idempotency_key == bindparam("key")
 )
-_LOTS_ALL = (
-    select(LOTS.c.id, LOTS.c.expires_at, LOTS.c.remaining, LOTS.c.transfer_id)
-    .where(
-        LOTS.c.workspace_id == bindparam("ws"),
-        LOTS.c.customer_id == bindparam("cid"),
-        LOTS.c.remaining > 0,
-    )
-    .order_by(LOTS.c.expires_at.is_(None), LOTS.c.expires_at, LOTS.c.id)
-)
-_LOTS_HEAD = _LOTS_ALL.limit(HEAD)
-
-
-def _lock(
-    session: Session, workspace_id: int, customer_id: int, members_only: bool = False
-) -> tuple[int, int] | None:
-    pg = session.get_bind().dialect.name == "postgresql"
-    if members_only:
-        stmt = _MEMBER_ACCOUNT_LOCKED if pg else _MEMBER_ACCOUNT
-    else:
-        stmt = _ACCOUNT_LOCKED if pg else _ACCOUNT
-    row = session.connection().execute(stmt, {"ws": workspace_id, "cid": customer_id}).first()
-    return None if row is None else (row[0], row[1])
-
-
-def _create_account(session: Session, workspace_id: int, customer_id: int) -> None:
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = maker(ACCOUNTS).values(workspace_id=workspace_id, customer_id=customer_id, balance=0)
-    session.connection().execute(
-        stmt.on_conflict_do_nothing(index_elements=["workspace_id", "customer_id"])
-    )
-
-
-def _open_account(session: Session, workspace_id: int, customer_id: int) -> tuple[int, int]:
-    """Lock the customer's account, creating it (race-free) on first use."""
-    found = _lock(session, workspace_id, customer_id)
-    if found is not None:
-        return found
-    _create_account(session, workspace_id, customer_id)
-    found = _lock(session, workspace_id, customer_id)
-    assert found is not None
-    return found
-
-
-def lock_accounts(
-    session: Session, workspace_id: int, customer_ids: list[int]
-) -> dict[int, tuple[int, int]]:
-    """Lock several accounts in account-id order (two lockers never deadlock), creating any missing.
-
-    Returns customer id -> (account id, balance) as read under the locks.
-    """
-    for customer_id in customer_ids:
-        _create_account(session, workspace_id, customer_id)
-    ids = session.connection().execute(
-        select(ACCOUNTS.c.id, ACCOUNTS.c.customer_id).where(
-            ACCOUNTS.c.workspace_id == workspace_id, ACCOUNTS.c.customer_id.in_(customer_ids)
-        )
-    )
-    locked = {}
-    for _, customer_id in sorted(ids):
-        found = _lock(session, workspace_id, customer_id)
-        assert found is not None
-        locked[customer_id] = found
-    return locked
 
 
 def _replay(session: Session, workspace_id: int, entry: Entry) -> Posted | None:
@@ -213,10 +143,14 @@ def credit(
     entry: Entry,
     expires_at: datetime | None,
     source: str = ISSUED,
+    locked: tuple[int, int] | None = None,
 ) -> Posted:
-    """Give points (earn, bonus, positive adjustment): a new lot that expires at expires_at."""
+    """Give points (earn, bonus, positive adjustment): a new lot that expires at expires_at.
+
+    locked: (account id, balance) when the caller already holds the account's lock.
+    """
     check_points(entry.points)
-    account_id, balance = _open_account(session, workspace_id, entry.customer_id)
+    account_id, balance = locked or open_account(session, workspace_id, entry.customer_id)
     after = balance + entry.points
     values = transfer_values(workspace_id, entry, source, account_code(entry.customer_id), after)
     transfer_id = write_credit(session, values, account_id, expires_at)
@@ -242,17 +176,26 @@ def debit(
     spent); first_lot_of consumes the lot a given transfer created before the others.
     """
     check_points(entry.points)
-    locked = _lock(session, workspace_id, entry.customer_id, members_only)
+    locked = lock_with_head(session, workspace_id, entry.customer_id, members_only)
     if locked is None:
         if up_to_balance:
             return None
         raise NoAccount(0, entry.points)
-    account_id, held = locked
-    lots = _open_lots(session, workspace_id, entry.customer_id, limit=HEAD)
+    account_id, held, head = locked
+    pg = is_pg(session)
+    if first_lot_of is None and held >= entry.points and _covers(head, entry.points):
+        # The usual redemption: the head covers it and nothing in it has expired. Two round
+        # trips; the write checks the head did not change while this waited for the lock.
+        try:
+            mark = head_mark(head) if pg else None
+            return _take(session, workspace_id, entry, target, (account_id, held, held), head, mark)
+        except HeadChanged:
+            pass
+    lots = open_lots(session, workspace_id, entry.customer_id, limit=HEAD)
     t = now()
     live_head = sum(lot[2] for lot in lots if lot[1] is None or lot[1] > t)
     if len(lots) == HEAD and (live_head < entry.points or first_lot_of is not None):
-        lots = _open_lots(session, workspace_id, entry.customer_id)
+        lots = open_lots(session, workspace_id, entry.customer_id)
     balance = _expire_lots(session, workspace_id, entry.customer_id, lots, held)
     wanted = min(entry.points, balance) if up_to_balance else entry.points
     if wanted > balance or wanted == 0:
@@ -266,32 +209,45 @@ def debit(
     live = [lot for lot in lots if lot[2] > 0]
     if first_lot_of is not None:
         live.sort(key=lambda lot: lot[3] != first_lot_of)
-    used = _plan(live, wanted)
+    return _take(
+        session, workspace_id, entry, target, (account_id, held, balance), live, None, wanted
+    )
+
+
+def _covers(head: list[list[Any]], points: int) -> bool:
+    """Whether the head holds the points with no lot in it past its date."""
+    t = now()
+    return (
+        all(lot[1] is None or lot[1] > t for lot in head) and sum(lot[2] for lot in head) >= points
+    )
+
+
+def _take(
+    session: Session,
+    workspace_id: int,
+    entry: Entry,
+    target: str,
+    account: tuple[int, int, int],
+    lots: list[list[Any]],
+    mark: str | None,
+    wanted: int | None = None,
+) -> Posted:
+    """Post the debit from these live lots, in order; account is (id, held, balance now)."""
+    account_id, held, balance = account
+    wanted = entry.points if wanted is None else wanted
+    used = _plan(lots, wanted)
     detail = {**(entry.detail or {}), "lots": used}
     if wanted != entry.points:
         detail["shortfall"] = entry.points - wanted
     posting = Entry(**{**entry.__dict__, "points": wanted, "detail": detail})
     after = balance - wanted
     values = transfer_values(workspace_id, posting, account_code(entry.customer_id), target, after)
-    transfer_id = write_debit(session, values, account_id, used)
+    transfer_id = write_debit(session, values, account_id, used, mark)
     if transfer_id is None:
         if balance != held:
             set_balance(session, account_id, balance)
         return _replayed(session, workspace_id, entry)
     return Posted(transfer_id, wanted, after)
-
-
-def _open_lots(
-    session: Session, workspace_id: int, customer_id: int, limit: int | None = None
-) -> list[list[Any]]:
-    """[id, expires_at, remaining, transfer_id] of the lots with points left, FIFO by expiry.
-
-    Lots past their date sort first, so the head of the list holds every lot due to expire
-    before the ones a redemption consumes; most redemptions need only the head.
-    """
-    stmt = _LOTS_ALL if limit is None else _LOTS_HEAD
-    params = {"ws": workspace_id, "cid": customer_id}
-    return [list(row) for row in session.connection().execute(stmt, params)]
 
 
 def _plan(lots: list[list[Any]], wanted: int) -> list[list[int]]:
@@ -328,12 +284,12 @@ def _expire_lots(
 
 def expire_customer(session: Session, workspace_id: int, customer_id: int) -> int:
     """Expire what is due for one customer now (the schedule's job); returns points expired."""
-    locked = _lock(session, workspace_id, customer_id)
+    locked = lock(session, workspace_id, customer_id)
     if locked is None:
         return 0
     account_id, balance = locked
     after = _expire_lots(
-        session, workspace_id, customer_id, _open_lots(session, workspace_id, customer_id), balance
+        session, workspace_id, customer_id, open_lots(session, workspace_id, customer_id), balance
     )
     set_balance(session, account_id, after)
     return balance - after

@@ -25,6 +25,7 @@ from siyu.core.db import table_of
 from siyu.customers.merge import register_merge_hook
 from siyu.customers.models import MergeRecord
 from siyu.loyalty import ledger
+from siyu.loyalty.accounts import lock_accounts
 from siyu.loyalty.models import Member, PointsAccount, PointsLot
 from siyu.loyalty.postings import insert_transfer, set_balance, transfer_values
 from siyu.loyalty.service import find_member
@@ -116,7 +117,7 @@ def _shift(
     if not lot_ids:
         return 0, []
     ws = record.workspace_id
-    locked = ledger.lock_accounts(session, ws, sorted(sides))
+    locked = lock_accounts(session, ws, sorted(sides))
     # Read the lots under the account locks: a debit racing the merge has finished by now.
     rows = session.execute(
         select(PointsLot.id, PointsLot.remaining).where(

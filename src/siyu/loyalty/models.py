@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -155,7 +156,16 @@ class PointsLot(IdMixin, WorkspaceMixin, Base):
 
     __tablename__ = "points_lot"
     __table_args__ = (
-        Index("ix_points_lot_open", "customer_id", "expires_at"),
+        # Open lots in redemption order (FIFO): the head of a customer's lots is an index scan.
+        Index(
+            "ix_points_lot_fifo",
+            "workspace_id",
+            "customer_id",
+            "expires_at",
+            "id",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
         Index("ix_points_lot_due", "workspace_id", "expires_at"),
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
     )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import now
 from siyu.core.db import table_of
+from siyu.loyalty.accounts import QUICK, is_pg, rows_of
 from siyu.loyalty.models import PointsAccount, PointsLot, PointsTransfer
 
 ACCOUNTS = table_of(PointsAccount)
@@ -39,19 +40,35 @@ COLUMNS = (
     "at",
     "detail",
 )
-_PG_TRANSFER = (
-    "WITH t AS (INSERT INTO points_transfer ("
-    + ", ".join(COLUMNS)
-    + ") VALUES ("
-    + ", ".join("CAST(:detail AS JSON)" if c == "detail" else f":{c}" for c in COLUMNS)
-    + ") ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id), "
-    "a AS (UPDATE points_account SET balance = :after_balance "
-    "WHERE id = :account_id AND EXISTS (SELECT 1 FROM t))"
+_CAST = {c: TRANSFERS.c[c].type.compile(dialect=postgresql.dialect()) for c in COLUMNS}
+_ROW = ", ".join(f"CAST(:{c} AS {_CAST[c]})" for c in COLUMNS)
+# The lots accounts.lock_with_head reads, as they stand now: id and points left, in order.
+_PG_HEAD = (
+    "g AS (SELECT coalesce(string_agg(h.id || ':' || h.remaining, ',' "
+    "ORDER BY h.expires_at, h.id), '') = :head AS ok FROM (SELECT id, remaining, expires_at "
+    "FROM points_lot WHERE workspace_id = :workspace_id AND customer_id = :customer_id "
+    f"AND remaining > 0 ORDER BY expires_at, id LIMIT {QUICK}) h), "
 )
-_PG_NEW_LOT = (
+
+
+def _pg_transfer(guarded: bool) -> str:
+    """Insert the transfer (only if its key is new, and if guarded only if the head is as read)
+    and set the balance; later parts run only when the transfer row went in."""
+    source = f"SELECT {_ROW} WHERE (SELECT ok FROM g)" if guarded else f"VALUES ({_ROW})"
+    return (
+        "WITH "
+        + (_PG_HEAD if guarded else "")
+        + f"t AS (INSERT INTO points_transfer ({', '.join(COLUMNS)}) {source} "
+        "ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id), "
+        "a AS (UPDATE points_account SET balance = :after_balance "
+        "WHERE id = :account_id AND EXISTS (SELECT 1 FROM t))"
+    )
+
+
+_PG_CREDIT = _pg_transfer(False) + (
     ", l AS (INSERT INTO points_lot (workspace_id, customer_id, transfer_id, points, remaining, "
     "earned_at, expires_at) SELECT :workspace_id, :customer_id, t.id, :points, :points, :at, "
-    ":expires_at FROM t)"
+    "CAST(:expires_at AS TIMESTAMP WITH TIME ZONE) FROM t)"
 )
 
 
@@ -77,8 +94,8 @@ def transfer_values(
     }
 
 
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+class HeadChanged(Exception):
+    """The lots changed since they were read (nothing was written): read them again."""
 
 
 def _insert_for(maker: Any) -> Any:
@@ -107,7 +124,7 @@ _TEXTS: dict[str, Any] = {}
 
 def insert_transfer(session: Session, values: dict[str, Any]) -> int | None:
     """Insert a transfer alone; None when its key is already taken."""
-    stmt = _INSERT["postgresql" if _is_pg(session) else "sqlite"]
+    stmt = _INSERT["postgresql" if is_pg(session) else "sqlite"]
     found = session.connection().execute(stmt, values).scalar()
     return None if found is None else int(found)
 
@@ -119,10 +136,14 @@ def set_balance(session: Session, account_id: int, balance: int) -> None:
 
 def _pg(session: Session, sql: str, params: dict[str, Any]) -> int | None:
     params = {**params, "detail": json.dumps(params["detail"], ensure_ascii=False)}
+    guarded = "head" in params
     stmt = _TEXTS.get(sql)
     if stmt is None:
-        stmt = _TEXTS.setdefault(sql, text(sql + " SELECT id FROM t"))
-    found = session.connection().execute(stmt, params).scalar()
+        ok = "(SELECT ok FROM g)" if guarded else "true"
+        stmt = _TEXTS.setdefault(sql, text(f"{sql} SELECT (SELECT id FROM t), {ok}"))
+    ((found, ok),) = rows_of(session, stmt, params)
+    if not ok:
+        raise HeadChanged
     return None if found is None else int(found)
 
 
@@ -134,9 +155,9 @@ def write_credit(
 ) -> int | None:
     """Transfer, a new lot of its points, and the balance; None (nothing written) on a replay."""
     after = values["balance_after"]
-    if _is_pg(session):
+    if is_pg(session):
         params = {**values, "after_balance": after, "account_id": account_id}
-        return _pg(session, _PG_TRANSFER + _PG_NEW_LOT, params | {"expires_at": expires_at})
+        return _pg(session, _PG_CREDIT, params | {"expires_at": expires_at})
     transfer_id = insert_transfer(session, values)
     if transfer_id is None:
         return None
@@ -157,12 +178,22 @@ def write_credit(
 
 
 def write_debit(
-    session: Session, values: dict[str, Any], account_id: int, used: list[list[int]]
+    session: Session,
+    values: dict[str, Any],
+    account_id: int,
+    used: list[list[int]],
+    head: str | None = None,
 ) -> int | None:
-    """Transfer, the lots it consumed, and the balance; None (nothing written) on a replay."""
+    """Transfer, the lots it consumed, and the balance; None (nothing written) on a replay.
+
+    head: on PostgreSQL, the `head_mark` of the lots as read; if they differ now, nothing is
+    written and HeadChanged is raised.
+    """
     after = values["balance_after"]
-    if _is_pg(session):
+    if is_pg(session):
         params: dict[str, Any] = {**values, "after_balance": after, "account_id": account_id}
+        if head is not None:
+            params["head"] = head
         pairs = ", ".join(
             f"(CAST(:lot{i} AS BIGINT), CAST(:take{i} AS BIGINT))" for i in range(len(used))
         )
@@ -173,7 +204,7 @@ def write_debit(
             f"FROM (VALUES {pairs}) AS v(id, take) "
             f"WHERE points_lot.id = v.id AND EXISTS (SELECT 1 FROM t))"
         )
-        return _pg(session, _PG_TRANSFER + lots, params)
+        return _pg(session, _pg_transfer(head is not None) + lots, params)
     transfer_id = insert_transfer(session, values)
     if transfer_id is None:
         return None

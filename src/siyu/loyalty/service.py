@@ -17,6 +17,7 @@ from siyu.core.db import table_of
 from siyu.core.errors import InvalidField, NotFound
 from siyu.customers.models import Consent, Customer
 from siyu.loyalty import ledger
+from siyu.loyalty.accounts import ACCOUNTS, is_pg, rows_of
 from siyu.loyalty.ledger import Entry, Posted
 from siyu.loyalty.models import LoyaltyProgram, Member, PointsTransfer, Tier
 from siyu.workspaces.models import Role, Workspace
@@ -161,6 +162,13 @@ _MEMBER_RULES = (
     .join(Workspace, Workspace.id == Member.workspace_id)
     .where(Member.workspace_id == bindparam("ws"), Member.customer_id == bindparam("cid"))
 )
+# The same with the member's points account, locked on PostgreSQL: an earn's one look-up.
+_WITH_ACCOUNT = _MEMBER_RULES.add_columns(ACCOUNTS.c.id, ACCOUNTS.c.balance).join(
+    ACCOUNTS,
+    (ACCOUNTS.c.workspace_id == Member.workspace_id)
+    & (ACCOUNTS.c.customer_id == Member.customer_id),
+)
+_RULES_LOCKED = {True: _WITH_ACCOUNT.with_for_update(of=ACCOUNTS), False: _WITH_ACCOUNT}
 
 
 def require_member(session: Session, principal: Principal, customer_id: int) -> None:
@@ -324,17 +332,19 @@ def award_action(
     ws = principal.workspace_id
     found = None
     if principal.role not in (Role.distributor, Role.supplier):
-        found = session.connection().execute(_MEMBER_RULES, {"ws": ws, "cid": customer_id}).first()
-    if found is None:
+        stmt = _RULES_LOCKED[is_pg(session)]
+        found = next(iter(rows_of(session, stmt, {"ws": ws, "cid": customer_id})), None)
+    locked = None
+    if found is None:  # not a member, a b/S caller, or no account yet
         require_member(session, principal, customer_id)
         actions, policy, tz = _rules(session, ws)
     else:
-        actions, policy, tz = found[0] or {}, found[1], found[2]
+        actions, policy, tz, locked = found[0] or {}, found[1], found[2], (found[3], found[4])
     points = actions.get(action)
     if not points:
         raise InvalidField("action", "此行为没有积分奖励", f"no points for {action!r}")
     entry = Entry(customer_id, int(points), "bonus", f"action:{action}:{key}", reason=action)
-    return ledger.credit(session, ws, entry, expires_at(policy, now(), tz))
+    return ledger.credit(session, ws, entry, expires_at(policy, now(), tz), locked=locked)
 
 
 def grant_points(

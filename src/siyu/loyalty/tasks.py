@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from siyu.core import outbox, signals
 from siyu.ingest.models import Event
 from siyu.loyalty import schedule  # noqa: F401  (registers the daily tick's handler)
-from siyu.loyalty.earning import clawback_for_refund, earn_for_order
+from siyu.loyalty.earning import clawback_for_refund, earn_for_orders
 from siyu.loyalty.ledger import Entry, credit
 from siyu.loyalty.service import expires_at, find_member, get_program, workspace_tz
 from siyu.loyalty.tiers import evaluate
@@ -30,8 +30,7 @@ signals.subscribe(signals.EVENTS_INGESTED, EVENTS_TOPIC)
 @outbox.handler(ORDERS_TOPIC)
 def _orders(session: Session, message: outbox.OutboxMessage) -> None:
     assert message.workspace_id is not None
-    for order_id in message.payload["order_ids"]:
-        earn_for_order(session, message.workspace_id, int(order_id))
+    earn_for_orders(session, message.workspace_id, [int(i) for i in message.payload["order_ids"]])
 
 
 @outbox.handler(REFUND_TOPIC)

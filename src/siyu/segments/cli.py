@@ -21,7 +21,7 @@ def refresh_command(
 ) -> None:
     """Recompute rule tags and every segment now (or one segment)."""
     from siyu.cli import open_db
-    from siyu.segments import service
+    from siyu.segments import full, service
 
     db = open_db()
     workspace_id = pick_workspace(db, workspace)
@@ -31,7 +31,7 @@ def refresh_command(
             came, left = service.refresh(session, one)
             result = {one.id: (len(came), len(left))}
         else:
-            result = service.refresh_workspace(session, workspace_id)
+            result = full.refresh_all(db, session, workspace_id).changes
     for segment_id, (entered, exited) in sorted(result.items()):
         print(f"segment {segment_id} entered={entered} exited={exited}")
     print(f"segments refreshed={len(result)}")

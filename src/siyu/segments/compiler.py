@@ -6,6 +6,7 @@ Spark. Every leaf is a plain true/false (never NULL), so NOT is the exact comple
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +42,9 @@ DAYS_FIELDS = {
 }
 # Metrics with a zero default: a customer not yet computed counts as 0, not unknown.
 ZERO_DEFAULT = {"order_count", "total_spend_fen", "aov_fen"}
+# Bound parameters of a deferred query (compiled once, run for any customers at any instant).
+IDS = "siyu_ids"
+AGO = "siyu_ago_"
 _COMPARE = {
     "eq": lambda c, v: c == v,
     "ne": lambda c, v: c != v,
@@ -77,21 +81,27 @@ def compile_rule(
     compiler = _Compiler(workspace_id, at, ZoneInfo(tz), only, portable)
     compiler.thresholds = thresholds
     condition = compiler.node(parsed)
-    source: Any = Customer.__table__
-    if compiler.uses_metrics:
-        source = source.outerjoin(
-            CustomerMetrics.__table__,
-            and_(
-                CustomerMetrics.customer_id == Customer.id,
-                CustomerMetrics.workspace_id == workspace_id,
-            ),
-        )
+    source = _source(compiler)
     stmt = (
         select(Customer.id)
         .select_from(source)
         .where(Customer.workspace_id == workspace_id, Customer.merged_into_id.is_(None), condition)
     )
     return stmt if only is None else stmt.where(Customer.id.in_(only))
+
+
+def _source(compiler: _Compiler) -> Any:
+    """Customers, with their metrics row when a condition reads one."""
+    source: Any = Customer.__table__
+    if compiler.uses_metrics:
+        source = source.outerjoin(
+            CustomerMetrics.__table__,
+            and_(
+                CustomerMetrics.customer_id == Customer.id,
+                CustomerMetrics.workspace_id == compiler.ws,
+            ),
+        )
+    return source
 
 
 class _Compiler:
@@ -102,14 +112,25 @@ class _Compiler:
         zone: ZoneInfo,
         only: list[int] | None,
         portable: bool = False,
+        deferred: bool = False,
     ) -> None:
         self.ws, self.at, self.zone, self.only = workspace_id, at, zone, only
-        self.portable = portable
+        self.portable, self.deferred = portable, deferred
         self.thresholds: dict[str, float | None] | None = None
         self.uses_metrics = False
+        self.offsets: set[int] = set()
 
     def _limit(self, column: Any) -> list[ColumnElement[bool]]:
+        if self.deferred:
+            return [column.in_(bindparam(IDS, expanding=True))]
         return [] if self.only is None else [column.in_(self.only)]
+
+    def _ago(self, days: int, column: Any) -> Any:
+        """The instant `days` days before now: a value, or (deferred) a parameter per run."""
+        if not self.deferred:
+            return self.at - timedelta(days=days)
+        self.offsets.add(days)
+        return bindparam(f"{AGO}{days}", type_=column.type)
 
     def node(self, rule: Any) -> ColumnElement[bool]:
         method = getattr(self, f"_{rule.type}")
@@ -160,8 +181,8 @@ class _Compiler:
         if op == "not_null":
             return column.is_not(None)  # type: ignore[no-any-return]
 
-        def ago(days: int) -> datetime:
-            return self.at - timedelta(days=days)
+        def ago(days: int) -> Any:
+            return self._ago(days, column)
 
         # floor(days since) >= n  <=>  instant <= at - n days.
         ranges = {
@@ -186,21 +207,7 @@ class _Compiler:
         key = percentile_key(rule.field, rule.percentile)
         if self.thresholds is not None and key in self.thresholds:
             return self._against(rule, column, self.thresholds[key])
-        ranked = (
-            select(
-                CustomerMetrics.customer_id.label("customer_id"),
-                func.count().over(order_by=column).label("at_or_below"),
-                func.count().over().label("population"),
-            )
-            .join(Customer, Customer.id == CustomerMetrics.customer_id)
-            .where(
-                CustomerMetrics.workspace_id == self.ws,
-                Customer.merged_into_id.is_(None),
-                CustomerMetrics.order_count > 0,
-                column.is_not(None),
-            )
-            .subquery("ranked")
-        )
+        ranked = ranked_buyers(self.ws, rule.field)
         share = literal(100) * ranked.c.at_or_below
         wanted = rule.percentile * ranked.c.population
         test = share >= wanted if rule.op == "gte" else share < wanted
@@ -242,9 +249,9 @@ class _Compiler:
 
     def _window(self, column: Any, window: rules.Window | None) -> list[ColumnElement[bool]]:
         if window is None:
-            return [column <= self.at]
+            return [column <= self._ago(0, column)]
         if window.last_days is not None:
-            return [column > self.at - timedelta(days=window.last_days), column <= self.at]
+            return [column > self._ago(window.last_days, column), column <= self._ago(0, column)]
         assert window.start is not None and window.end is not None
         start = datetime.combine(window.start, datetime.min.time(), self.zone)
         end = datetime.combine(window.end + timedelta(days=1), datetime.min.time(), self.zone)
@@ -316,16 +323,53 @@ class _Compiler:
         return self._counted(rule, grouped, measure)
 
 
+def compile_flags(
+    rules_: list[Any],
+    workspace_id: int,
+    tz: str,
+    thresholds: dict[str, float | None] | None,
+) -> tuple[Select[Any], set[int]]:
+    """One query for a few customers: id, then one true/false column per rule, for the live
+    customers among the expanding parameter `siyu_ids`; instants are the parameters
+    `siyu_ago_<days>` (see `deferred_times`), so the query is built and compiled only once."""
+    compiler = _Compiler(workspace_id, datetime.min, ZoneInfo(tz), None, deferred=True)
+    compiler.thresholds = thresholds
+    parsed = [r if isinstance(r, rules.Node) else rules.parse_rule(r) for r in rules_]
+    flags = [compiler.node(rule).label(f"f{i}") for i, rule in enumerate(parsed)]
+    source = _source(compiler)
+    stmt: Any = (
+        select(Customer.id, *flags)
+        .select_from(source)
+        .where(
+            Customer.workspace_id == workspace_id,
+            Customer.merged_into_id.is_(None),
+            Customer.id.in_(bindparam(IDS, expanding=True)),
+        )
+    )
+    return stmt, compiler.offsets
+
+
+def deferred_times(at: datetime, offsets: Iterable[int]) -> dict[str, datetime]:
+    """The instants a deferred query needs, at instant `at`."""
+    return {f"{AGO}{days}": at - timedelta(days=days) for days in offsets}
+
+
 def percentile_key(field: str, percentile: int) -> str:
     """How a stored threshold is named: aov_fen:80."""
     return f"{field}:{percentile}"
 
 
-def percentile_value(session: Any, workspace_id: int, field: str, percentile: int) -> Any:
-    """The nearest-rank p-th percentile among live buyers: the k-th smallest, k = ceil(p*n/100)."""
+def ranked_buyers(workspace_id: int, field: str) -> Any:
+    """Live buyers with a value of `field`: customer_id, value, at_or_below (how many have a
+    value at most theirs) and population, for nearest-rank percentiles."""
     column = getattr(CustomerMetrics, field)
-    population = (
-        select(column)
+    return (
+        select(
+            CustomerMetrics.customer_id.label("customer_id"),
+            column.label("value"),
+            func.count().over(order_by=column).label("at_or_below"),
+            func.count().over().label("population"),
+        )
         .join(Customer, Customer.id == CustomerMetrics.customer_id)
         .where(
             CustomerMetrics.workspace_id == workspace_id,
@@ -333,12 +377,8 @@ def percentile_value(session: Any, workspace_id: int, field: str, percentile: in
             CustomerMetrics.order_count > 0,
             column.is_not(None),
         )
+        .subquery("ranked")
     )
-    n = session.scalar(select(func.count()).select_from(population.subquery())) or 0
-    if n == 0:
-        return None
-    k = -(-percentile * n // 100)
-    return session.scalar(population.order_by(column).limit(1).offset(k - 1))
 
 
 def referenced(rule: Any) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:

@@ -13,22 +13,6 @@ from siyu.core.clock import now
 from siyu.segments.models import Segment, SegmentSize
 
 
-def record_size(session: Session, segment: Segment, day: date) -> None:
-    """Keep the day's point at the segment's size now (the last value of the day wins)."""
-    point = session.scalar(
-        select(SegmentSize).where(SegmentSize.segment_id == segment.id, SegmentSize.day == day)
-    )
-    if point is None:
-        session.add(
-            SegmentSize(
-                workspace_id=segment.workspace_id, segment_id=segment.id, day=day, size=segment.size
-            )
-        )
-    else:
-        point.size = segment.size
-    session.flush()
-
-
 def size_history(
     session: Session, principal: Principal, segment_id: int, days: int = 90
 ) -> list[tuple[date, int]]:

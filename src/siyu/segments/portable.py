@@ -23,10 +23,20 @@ def _value(value: Any) -> Any:
 
 
 def render_portable(
-    rule: Any, workspace_id: int, at: datetime, tz: str = "Asia/Shanghai"
+    rule: Any,
+    workspace_id: int,
+    at: datetime,
+    tz: str = "Asia/Shanghai",
+    thresholds: dict[str, float | None] | None = None,
 ) -> tuple[str, list[Any]]:
     """(portable SQL selecting customer ids, its positional parameters)."""
-    stmt = compile_rule(rule, workspace_id, at, tz, portable=True)
+    return render_statement(
+        compile_rule(rule, workspace_id, at, tz, portable=True, thresholds=thresholds)
+    )
+
+
+def render_statement(stmt: Any) -> tuple[str, list[Any]]:
+    """Any query the compiler built (compiled with portable=True), as portable SQL."""
     compiled = stmt.compile(
         dialect=PGDialect(paramstyle="qmark"), compile_kwargs={"render_postcompile": True}
     )

@@ -6,19 +6,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.core import audit, outbox, signals
+from siyu.core import audit, outbox
 from siyu.core.auth import Principal, get_scoped, scoped
 from siyu.core.clock import now
-from siyu.core.db import bulk_insert, table_of
 from siyu.core.errors import Conflict, InvalidField
 from siyu.customers.models import Customer
-from siyu.ingest.models import Event
-from siyu.segments import rules
+from siyu.segments import membership, rules
 from siyu.segments.compiler import compile_rule, referenced
-from siyu.segments.history import record_size
 from siyu.segments.models import Segment, SegmentMember
 from siyu.segments.schemas import SegmentIn, SegmentPatch
 from siyu.tags.models import Tag
@@ -196,75 +193,24 @@ def refresh(
     segment: Segment,
     only: list[int] | None = None,
     limits: dict[str, float | None] | None = None,
-    known: set[int] | None = None,
 ) -> tuple[list[int], list[int]]:
     """Recompute members (all, or only these customers); returns (entered, exited).
 
-    `limits`: stored percentile thresholds, so an incremental pass ranks nobody again;
-    `known`: the current members among `only`, when the caller read them already.
+    `limits`: stored percentile thresholds, so a recompute of a few ranks nobody again.
     """
     at = now()
     tz = workspace_tz(session, segment.workspace_id)
     only = sorted(set(only)) if only is not None else None
     stmt = compile_rule(segment.rule, segment.workspace_id, at, tz, only, thresholds=limits)
     wanted = set(session.scalars(stmt))
-    current = known if known is not None else current_members(session, segment.id, only)
+    current = current_members(session, segment.id, only)
     entered, exited = sorted(wanted - current), sorted(current - wanted)
     if only is not None and not entered and not exited:
-        return entered, exited  # the usual case for one event: nothing to write
-    base = {"workspace_id": segment.workspace_id, "segment_id": segment.id}
-    bulk_insert(
-        session, table_of(SegmentMember), [base | {"customer_id": c, "since": at} for c in entered]
-    )
-    for start in range(0, len(exited), CHUNK):
-        chunk = exited[start : start + CHUNK]
-        session.execute(
-            delete(SegmentMember).where(
-                SegmentMember.segment_id == segment.id, SegmentMember.customer_id.in_(chunk)
-            )
-        )
-    baseline = segment.refreshed_at is None
-    if only is None:
-        segment.size = len(wanted)
-        segment.refreshed_at = at
-    else:
-        segment.size += len(entered) - len(exited)
-    record_size(session, segment, at.astimezone(ZoneInfo(tz)).date())
-    if not baseline:
-        _announce(session, segment, entered, exited, at)
+        return entered, exited  # nothing to write
+    size = None if only is not None else len(wanted)
+    change = membership.Change(segment.id, entered, exited, size)
+    membership.write(session, segment.workspace_id, [change], at, tz)
     return entered, exited
-
-
-def _announce(
-    session: Session, segment: Segment, entered: list[int], exited: list[int], at: datetime
-) -> None:
-    """Entering and leaving are events on the customer's timeline and signals for journeys."""
-    stamp = at.strftime("%Y%m%d%H%M%S%f")
-    rows = []
-    for kind, ids in (("segment_entered", entered), ("segment_exited", exited)):
-        rows += [
-            {
-                "workspace_id": segment.workspace_id,
-                "event_id": f"{kind}:{segment.id}:{c}:{stamp}",
-                "customer_id": c,
-                "type": kind,
-                "name": segment.name[:64],
-                "source": "segments",
-                "occurred_at": at,
-                "received_at": at,
-                "properties": {"segment_id": segment.id},
-            }
-            for c in ids
-        ]
-    bulk_insert(session, table_of(Event), rows)
-    for signal, ids in ((signals.SEGMENT_ENTERED, entered), (signals.SEGMENT_EXITED, exited)):
-        if ids:
-            signals.emit(
-                session,
-                segment.workspace_id,
-                signal,
-                {"segment_id": segment.id, "customer_ids": ids},
-            )
 
 
 def ordered(session: Session, workspace_id: int) -> list[Segment]:
@@ -292,37 +238,23 @@ def ordered(session: Session, workspace_id: int) -> list[Segment]:
 def refresh_workspace(
     session: Session, workspace_id: int, only: list[int] | None = None
 ) -> dict[int, tuple[int, int]]:
-    """Rule tags, then every segment in dependency order: (entered, exited) counts by segment."""
+    """Rule tags, then every segment in dependency order: (entered, exited) counts by segment.
+
+    `only`: the customers an event named, recomputed alone (see incremental.py).
+    """
     from siyu.segments import thresholds
+    from siyu.segments.incremental import refresh_customers
     from siyu.tags.service import refresh_rule_tags
 
-    if only is None:
-        thresholds.recompute(session, workspace_id)
-        limits = None
-    else:
-        limits = thresholds.current(session, workspace_id)
-    refresh_rule_tags(session, workspace_id, only, limits)
+    if only is not None:
+        return refresh_customers(session, workspace_id, only)
+    thresholds.recompute(session, workspace_id)
+    refresh_rule_tags(session, workspace_id)
     result = {}
-    known = _members_of(session, workspace_id, only) if only is not None else {}
     for segment in ordered(session, workspace_id):
-        mine = known.get(segment.id, set()) if only is not None else None
-        entered, exited = refresh(session, segment, only, limits, mine)
+        entered, exited = refresh(session, segment)
         result[segment.id] = (len(entered), len(exited))
     return result
-
-
-def _members_of(session: Session, workspace_id: int, only: list[int]) -> dict[int, set[int]]:
-    """Which segments each of a few customers is in now, in one query per chunk."""
-    found: dict[int, set[int]] = {}
-    wanted = sorted(set(only))
-    for start in range(0, len(wanted), CHUNK):
-        stmt = select(SegmentMember.segment_id, SegmentMember.customer_id).where(
-            SegmentMember.workspace_id == workspace_id,
-            SegmentMember.customer_id.in_(wanted[start : start + CHUNK]),
-        )
-        for segment_id, customer_id in session.execute(stmt):
-            found.setdefault(segment_id, set()).add(customer_id)
-    return found
 
 
 NIGHTLY = "segments.nightly"

@@ -2,6 +2,9 @@
 
 Seats are taken with one conditional UPDATE (... WHERE seats_taken < size AND status = 'open'
 AND expires_at > now), and (group, seat) is unique, so concurrent joins never overfill.
+A member whose order is cancelled while the group is open leaves it: the last seat moves into
+theirs, so seats stay 1..seats_taken and the next join takes the freed one. The checkout names
+the order when it reports a payment (payment_ref = the order's external id).
 """
 
 from __future__ import annotations
@@ -13,17 +16,21 @@ from sqlalchemy.orm import Session
 
 from siyu.catalog import service as catalog
 from siyu.catalog.models import Reservation, Sku
-from siyu.core import outbox
+from siyu.core import outbox, signals
 from siyu.core.auth import Principal
 from siyu.core.clock import now
 from siyu.core.errors import Conflict, InvalidField, NotFound
 from siyu.customers.models import Customer
 from siyu.distribution.service import new_code
+from siyu.ingest.closing import external_ids
 from siyu.promotions.groupbuy.models import GroupBuy, GroupMember, GroupRefund, GroupTemplate
 from siyu.promotions.groupbuy.schemas import GroupOut, MemberOut, TemplateIn
 from siyu.workspaces.models import Role
 
 EXPIRE_TOPIC = "groupbuy.expire"
+CANCEL_TOPIC = "groupbuy.order_cancelled"
+
+signals.subscribe(signals.ORDER_CANCELLED, CANCEL_TOPIC)
 
 
 class GroupFull(Conflict):
@@ -160,9 +167,9 @@ def take_seat(
         raise _refusal(session, group)
     sku = session.get(Sku, template.sku_id)
     assert sku is not None
-    reservation = catalog.hold(
-        session, sku, f"group:{group.id}:{seat}", 1, group.expires_at - t + timedelta(minutes=5)
-    )
+    # By customer, not seat: a seat is reused after a member leaves, a customer never rejoins.
+    ref = f"group:{group.id}:c{customer_id}"
+    reservation = catalog.hold(session, sku, ref, 1, group.expires_at - t + timedelta(minutes=5))
     member = GroupMember(
         workspace_id=group.workspace_id,
         group_id=group.id,
@@ -294,6 +301,51 @@ def _expire(session: Session, message: outbox.OutboxMessage) -> None:
     group = session.get(GroupBuy, message.payload["group_id"])
     if group is not None and group.status == "open" and group.expires_at <= now():
         fail(session, group)
+
+
+def leave(session: Session, group: GroupBuy, member: GroupMember) -> bool:
+    """An open group's member cancelled their order: free the seat and its stock, once."""
+    session.scalars(select(GroupBuy.id).where(GroupBuy.id == group.id).with_for_update()).first()
+    session.refresh(group)
+    session.refresh(member)
+    if group.status != "open" or member.status not in ("joined", "paid"):
+        return False
+    freed, last, paid = member.seat, group.seats_taken, member.status == "paid"
+    # A vacated seat is stored as minus the member's id, so (group, seat) stays unique.
+    member.status, member.seat = "cancelled", -member.id
+    session.flush()
+    session.execute(
+        update(GroupMember)
+        .where(GroupMember.group_id == group.id, GroupMember.seat == last)
+        .values(seat=freed)
+    )
+    session.execute(
+        update(GroupBuy)
+        .where(GroupBuy.id == group.id)
+        .values(seats_taken=GroupBuy.seats_taken - 1, paid_count=GroupBuy.paid_count - int(paid))
+    )
+    _release(session, member)
+    session.refresh(group)
+    return True
+
+
+@outbox.handler(CANCEL_TOPIC)
+def _cancelled(session: Session, message: outbox.OutboxMessage) -> None:
+    workspace_id = message.workspace_id
+    assert workspace_id is not None
+    refs = external_ids(session, workspace_id, message.payload["order_ids"])
+    seats = session.execute(
+        select(GroupBuy, GroupMember)
+        .join(GroupMember, GroupMember.group_id == GroupBuy.id)
+        .where(
+            GroupBuy.workspace_id == workspace_id,
+            GroupBuy.status == "open",
+            GroupMember.payment_ref.in_(refs),
+        )
+        .order_by(GroupBuy.id, GroupMember.id)
+    ).all()
+    for group, member in seats:
+        leave(session, group, member)
 
 
 def group_out(session: Session, group: GroupBuy) -> GroupOut:
