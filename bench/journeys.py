@@ -6,8 +6,11 @@ benefit: 8 step executions per run) on the sandbox channel. Real worker processe
 (`python -m siyu.journeys.sim`) run the timers and the outbox on a simulated clock shared
 through a file; the driver jumps the clock to the next due timer once nothing is due.
 
-Cases: SQLite with 1 worker; PostgreSQL with 1 and 2 workers; PostgreSQL with 2 workers, one of
-them SIGKILLed every few seconds and restarted. Afterwards it checks: lost (runs not finished,
+Cases: SQLite with 1 worker; PostgreSQL with 1 and 2 workers; PostgreSQL with 2 workers, each
+SIGKILLed every few seconds (`--kill-every`, at least twice the engine's 1 s batch budget, so
+batches can commit between kills) and restarted. Workers start while the store is prepared and
+wait for the clock file; a case's time counts from when they are up (a restart after a kill
+counts). Afterwards it checks: lost (runs not finished,
 or steps missing), duplicates (a step or a touch done twice) and cap violations (marketing
 touches over the frequency policy's daily or weekly cap).
 
@@ -28,6 +31,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,7 +48,7 @@ from _common import (  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
-import siyu.api  # noqa: E402, F401  (every domain's tables and handlers)
+import siyu.handlers  # noqa: E402, F401  (every domain's tables and handlers, as `siyu worker`)
 from siyu.core.clock import SimulatedClock, set_clock  # noqa: E402
 from siyu.core.db import bulk_insert, table_of  # noqa: E402
 from siyu.customers.models import Customer  # noqa: E402
@@ -89,27 +93,42 @@ def _spawn(url: str, clock_file: Path, data_dir: Path) -> subprocess.Popen[bytes
     )
 
 
-def _drive(store, workdir: Path, workers: int, kill_every: float | None) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    """Run workers until every run finished; returns (seconds, kills)."""
-    clock_file = workdir / f"clock-{store.kind}-{workers}-{kill_every}.txt"
+def _clock_file(workdir: Path, kind: str, workers: int, kill_every: float | None) -> Path:
+    return workdir / f"clock-{kind}-{workers}-{kill_every}.txt"
+
+
+def _ready(clock_file: Path, proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the worker process is up (imported; it works once the clock file exists)."""
+    return clock_file.with_name(f"{clock_file.name}.ready.{proc.pid}").exists()
+
+
+def _drive(  # type: ignore[no-untyped-def]
+    store, clock_file: Path, procs: list[subprocess.Popen[bytes]], kill_every: float | None
+) -> tuple[float, int]:
+    """Run the already started workers until every run finished; returns (seconds, kills).
+
+    The workers were started while the store was prepared and wait for the clock file, so
+    the time counts from the moment all are up and the clock is written; a restart after a
+    kill counts (that is the price of the crash)."""
+    while not all(_ready(clock_file, proc) for proc in procs):
+        time.sleep(0.05)
     clock = sim.FileClock(clock_file)
     clock.set(START)
     previous = set_clock(clock)
     rng = random.Random(9)
-    procs = [_spawn(store.url, clock_file, workdir) for _ in range(workers)]
     kills, started = 0, time.perf_counter()
     kill_at: dict[int, float] = {}
     try:
         while _busy(store):
             for i, proc in enumerate(procs if kill_every else []):
-                ready = clock_file.with_name(f"{clock_file.name}.ready.{proc.pid}")
-                if proc.pid not in kill_at and ready.exists():
+                if proc.pid not in kill_at and _ready(clock_file, proc):
                     # Kill each worker a few seconds after it is up and working.
+                    assert kill_every is not None
                     kill_at[proc.pid] = time.perf_counter() + kill_every * rng.uniform(0.5, 1.5)
                 if time.perf_counter() >= kill_at.get(proc.pid, float("inf")):
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
-                    procs[i] = _spawn(store.url, clock_file, workdir)
+                    procs[i] = _spawn(store.url, clock_file, clock_file.parent)
                     kills += 1
             # SQLite: a worker's batch may hold the write lock; try again next round.
             with contextlib.suppress(OperationalError):
@@ -117,9 +136,6 @@ def _drive(store, workdir: Path, workers: int, kill_every: float | None) -> tupl
             time.sleep(0.05)
         return time.perf_counter() - started, kills
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
         set_clock(previous)
 
 
@@ -199,6 +215,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, help="default 1,000,000 (2,000 with --quick)")
     parser.add_argument("--kill-every", type=float, default=3.0, help="seconds between kills")
     args = parser.parse_args()
+    if args.kill_every < 2 * engine.BUDGET:
+        # A worker killed before its batch commits redoes it: kills this close may never let
+        # one commit, and the kill case would not finish.
+        parser.error(f"--kill-every must be at least {2 * engine.BUDGET:g} s (2 batch budgets)")
     # A SIGTERM (a timeout) still runs the finally blocks: workers and PostgreSQL are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     n = args.customers or (1_000 if args.quick else 1_000_000)
@@ -212,16 +232,26 @@ def main() -> None:
         ("postgresql", 2, None),
         ("postgresql", 2, args.kill_every),
     ]
-    rows, totals = [], {"lost": 0, "duplicates": 0, "cap_violations": 0}
+    rows: list[list[Any]] = []
+    totals = {"lost": 0, "duplicates": 0, "cap_violations": 0}
     best = 0.0
     try:
         for kind, workers, kill in cases:
             name = f"j_{kind[:2]}_{workers}_{'k' if kill else 'n'}"
-            store = open_store_at(kind, store_url(kind, workdir, pg, name), name)
-            previous = set_clock(SimulatedClock(START))
-            journey_id = _populate(store, n)
-            set_clock(previous)
-            seconds, kills = _drive(store, workdir, workers, kill)
+            url = store_url(kind, workdir, pg, name)
+            clock_file = _clock_file(workdir, kind, workers, kill)
+            # Workers import while the store is migrated and populated (they wait for the clock).
+            procs = [_spawn(url, clock_file, workdir) for _ in range(workers)]
+            try:
+                store = open_store_at(kind, url, name)
+                previous = set_clock(SimulatedClock(START))
+                journey_id = _populate(store, n)
+                set_clock(previous)
+                seconds, kills = _drive(store, clock_file, procs, kill)
+            finally:
+                for proc in procs:
+                    proc.kill()
+                    proc.wait()
             steps, lost, dups, caps = _check(store, journey_id, n)
             rate = steps / seconds
             label = f"{kind} x{workers}" + (f" SIGKILL/{kill:g}s" if kill else "")

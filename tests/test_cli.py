@@ -22,7 +22,7 @@ def run_siyu(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIYU_DATA_DIR": str(data_dir)}
     env.pop("SIYU_DATABASE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "siyu", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "siyu", *args], env=env, capture_output=True, text=True, timeout=300
     )
 
 

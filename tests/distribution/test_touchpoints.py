@@ -71,3 +71,43 @@ def test_a_package_card_funnel_counts_each_step_once_and_shows_its_reference(
     assert found["package_card"].within_reference is False
     assert found["kol_comment"].steps == {"scan": 1, "add_wecom": 0, "member": 0, "first_order": 1}
     assert found["kol_comment"].reference_percent == [8, 12]
+
+
+def test_every_kind_shows_the_seeds_reference_beside_its_rate(
+    db: Database, tenant: Tenant, clock: SimulatedClock
+) -> None:
+    p = tenant.principal
+    with db.transaction() as session:
+        made = {
+            kind: touchpoints.create(session, p, TouchpointIn(kind=kind, name=kind))  # type: ignore[arg-type]
+            for kind in ("package_card", "red_packet_card", "kol_comment", "shopping_guide")
+        }
+        for n in range(6):
+            phone = f"1370000{n:04d}"
+            touchpoints.record(
+                session, p, made["red_packet_card"].code, StepIn(identifiers={"phone": phone})
+            )
+        ingest.ingest_events(
+            session,
+            p,
+            [
+                {
+                    "event_id": "r1",
+                    "type": "add_contact",
+                    "occurred_at": AT.isoformat(),
+                    "identifiers": {"phone": "13700000000"},
+                }
+            ],
+        )
+    outbox.run_due(db)
+    with db.transaction() as session:
+        found = {f.kind: f for f in touchpoints.funnels(session, p)}
+    shown = {
+        k: (f.reference_percent, f.conversion_percent, f.within_reference) for k, f in found.items()
+    }
+    assert shown == {
+        "package_card": ([10, 15], None, None),
+        "red_packet_card": ([15, 20], "16.7", True),
+        "kol_comment": ([8, 12], None, None),
+        "shopping_guide": (None, None, None),
+    }

@@ -13,7 +13,7 @@ from siyu.customers.schemas import CustomerCreate
 from siyu.customers.service import create_customer
 from siyu.ingest import service as ingest
 from siyu.ingest.schemas import OrderIn, RefundIn
-from siyu.loyalty import service
+from siyu.loyalty import ledger, service
 from siyu.loyalty.models import Member, PointsAccount, PointsLot, PointsTransfer
 from siyu.promotions.models import Coupon, CouponTemplate
 from tests.conftest import Tenant
@@ -51,8 +51,9 @@ def order(
     at: str = "2026-01-05T10:00:00+08:00",
     category: str = "口红",
     channel: str = "tmall",
+    status: str = "paid",
 ) -> int:
-    """A paid order for the customer (found by phone), then the outbox runs."""
+    """An order (paid unless told; reported again as cancelled cancels it), then the outbox runs."""
     line = {
         "sku": f"SKU-{category}",
         "product": category,
@@ -65,6 +66,7 @@ def order(
         {
             "external_id": external_id,
             "channel": channel,
+            "status": status,
             "ordered_at": at,
             "paid_at": at,
             "total_fen": paid_fen,
@@ -136,3 +138,14 @@ def snapshot(db: Database, workspace_id: int) -> dict[str, Any]:
 def at(text: str) -> datetime:
     """An aware datetime from ISO text."""
     return datetime.fromisoformat(text)
+
+
+def balances(db: Database, tenant: Tenant, customer_id: int) -> tuple[int, int, int]:
+    """(cached balance, ledger balance, open lots): always three equal numbers."""
+    with db.transaction() as session:
+        ws = tenant.workspace_id
+        return (
+            ledger.balance_of(session, ws, customer_id),
+            ledger.ledger_balance(session, ws, ledger.account_code(customer_id)),
+            ledger.open_points(session, ws, customer_id),
+        )

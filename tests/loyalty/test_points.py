@@ -18,7 +18,7 @@ from siyu.loyalty.ledger import InsufficientPoints
 from siyu.loyalty.models import LoyaltyProgram, PointsLot, PointsTransfer
 from siyu.loyalty.schedule import run_day
 from tests.conftest import Tenant
-from tests.loyalty.helpers import customer, member, order, refund, snapshot
+from tests.loyalty.helpers import balances, customer, member, order, refund, snapshot
 
 JAN6 = datetime(2026, 1, 6, 2, 0, tzinfo=UTC)
 
@@ -37,17 +37,6 @@ def transfers(db: Database, customer_id: int) -> list[tuple[str, int, str, str, 
             .order_by(PointsTransfer.id)
         ).all()
     return [tuple(r) for r in rows]  # type: ignore[misc]
-
-
-def balances(db: Database, tenant: Tenant, customer_id: int) -> tuple[int, int, int]:
-    """(cached balance, ledger balance, open lots): always three equal numbers."""
-    with db.transaction() as session:
-        ws = tenant.workspace_id
-        return (
-            ledger.balance_of(session, ws, customer_id),
-            ledger.ledger_balance(session, ws, ledger.account_code(customer_id)),
-            ledger.open_points(session, ws, customer_id),
-        )
 
 
 def test_an_order_earns_once_per_yuan_and_expires_at_the_end_of_next_year(

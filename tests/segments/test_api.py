@@ -91,6 +91,43 @@ def test_preview_counts_without_saving(
             "rule.properties",
         ),
         ({"type": "segment", "segment_id": 424_242}, "rule.segment_id"),
+        # Every other string a rule carries is checked the same way.
+        ({"type": "order", "categories": ['口红"; DELETE FROM orders --']}, "rule.categories"),
+        ({"type": "order", "stores": ["上海店' OR '1'='1"]}, "rule.stores"),
+        ({"type": "order", "touchpoints": ["card/**/"]}, "rule.touchpoints"),
+        (
+            {"type": "event", "event_type": "click", "properties": {"campaign": "618' OR 1=1"}},
+            "rule.properties",
+        ),
+        ({"type": "event", "event_type": "click", "name": "x;y"}, "rule.name"),
+        (
+            {"type": "attribute", "field": "city", "op": "in", "value": ["上海", "x' OR 'a'='a"]},
+            "rule.value",
+        ),
+        (
+            {"type": "attribute", "field": "city; DROP TABLE customer", "op": "eq", "value": "x"},
+            "rule.field",
+        ),
+        # Unknown names of events, channels, stages, cells and node types.
+        ({"type": "event", "event_type": "teleport"}, "rule.event_type"),
+        ({"type": "order", "channels": ["myspace"]}, "rule.channels.0"),
+        ({"type": "lifecycle", "stages": ["zombie"]}, "rule.stages.0"),
+        ({"type": "rfm", "cells": ["best"]}, "rule.cells.0"),
+        ({"type": "xor", "children": []}, "rule"),
+        # Malformed windows.
+        ({"type": "order", "window": {"start": "2026-06-01", "end": "2026-05-01"}}, "rule.window"),
+        (
+            {
+                "type": "order",
+                "window": {"last_days": 30, "start": "2026-05-01", "end": "2026-06-01"},
+            },
+            "rule.window",
+        ),
+        (
+            {"type": "order", "window": {"start": "2026-13-45", "end": "2026-06-01"}},
+            "rule.window.start",
+        ),
+        ({"type": "order", "window": {"last_days": "thirty"}}, "rule.window.last_days"),
     ],
 )
 def test_bad_rules_name_the_path_and_store_nothing(
@@ -124,6 +161,35 @@ def test_a_cycle_of_segments_is_refused_and_nothing_changes(
     used = client.delete(f"/api/v1/segments/{a['id']}", headers=tenant.headers)
     assert used.status_code == 409
     assert stored(db) == (2, 4)
+
+
+def test_self_reference_a_longer_cycle_and_foreign_references_are_refused(
+    client: TestClient, db: Database, tenant: Tenant, other_tenant: Tenant, domain: Domain
+) -> None:
+    a = save(client, tenant, "A", SHANGHAI).json()
+    b = save(client, tenant, "B", {"type": "segment", "segment_id": a["id"]}).json()
+    c = save(client, tenant, "C", {"type": "segment", "segment_id": b["id"]}).json()
+    before = stored(db)
+    url = f"/api/v1/segments/{a['id']}"
+    for rule, field, reason in [
+        ({"type": "segment", "segment_id": a["id"]}, "rule.segment_id", "itself"),
+        (
+            {"type": "and", "children": [SHANGHAI, {"type": "segment", "segment_id": c["id"]}]},
+            "rule.children.1.segment_id",
+            "a cycle",
+        ),
+    ]:
+        answer = client.patch(url, json={"rule": rule}, headers=tenant.headers)
+        assert answer.status_code == 422
+        assert answer.json()["errors"][0]["field"] == field
+        assert reason in answer.json()["errors"][0]["reason"]
+    assert client.get(url, headers=tenant.headers).json()["rule"] == SHANGHAI
+    assert stored(db) == before
+    # Another workspace's segment is as unknown as a missing one.
+    foreign = save(client, other_tenant, "他人", {"type": "segment", "segment_id": a["id"]})
+    assert foreign.status_code == 422
+    assert foreign.json()["errors"][0]["field"] == "rule.segment_id"
+    assert stored(db) == before
 
 
 def test_members_paginate_and_other_workspace_gets_404(

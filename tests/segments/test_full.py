@@ -121,3 +121,41 @@ def test_nightly_pass_is_queued_runs_and_queues_the_next(
             )
         )
     assert pending == [datetime(2027, 1, 1, 19, 0, tzinfo=UTC)]
+
+
+def test_a_full_pass_retires_the_incremental_refreshes_queued_before_it(
+    db: Database, clock: SimulatedClock, tenant: Tenant
+) -> None:
+    ids = world(db, clock, tenant)
+    with db.transaction() as session:
+        definitions(session, tenant, ids)
+        session.execute(outbox.OutboxMessage.__table__.delete())
+        queued = [
+            outbox.enqueue(session, service.INCREMENTAL, {"customer_ids": [c]}, workspace_id=w)
+            for c, w in ((ids[0], tenant.workspace_id), (ids[1], tenant.workspace_id + 999))
+        ]
+        leased = outbox.enqueue(
+            session,
+            service.INCREMENTAL,
+            {"customer_ids": [ids[2]]},
+            workspace_id=tenant.workspace_id,
+        )
+        leased.locked_until = clock.now()
+        other = outbox.enqueue(
+            session, "lifecycle.incremental", {}, workspace_id=tenant.workspace_id
+        )
+        mine, elsewhere = queued
+        keys = [mine.id, elsewhere.id, leased.id, other.id]
+    with db.transaction() as session:
+        full.refresh_all(db, session, tenant.workspace_id)
+    with db.transaction() as session:
+        got = {
+            m.id: (m.status, m.last_error)
+            for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(keys)))
+        }
+    assert got == {
+        keys[0]: ("done", "superseded by a full pass"),
+        keys[1]: ("pending", None),  # another workspace's
+        keys[2]: ("pending", None),  # a worker holds it: it runs (harmlessly) as it is
+        keys[3]: ("pending", None),  # another topic
+    }

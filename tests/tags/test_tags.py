@@ -211,3 +211,56 @@ def test_a_tag_in_use_cannot_be_deleted_and_others_see_404(
     client.delete(f"/api/v1/segments/{segment['id']}", headers=tenant.headers)
     assert client.delete(f"/api/v1/tags/{vip['id']}", headers=tenant.headers).status_code == 204
     assert tag_rows(db) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "reason"),
+    [
+        (
+            {"type": "attribute", "field": "shoe_size", "op": "eq", "value": 1},
+            "rule.field",
+            "unknown",
+        ),
+        ({"type": "tag", "tag_id": 999_999}, "rule.tag_id", "no tag"),
+        ({"type": "segment", "segment_id": 1}, "rule.segment_id", "cannot use segments"),
+        (LIPSTICK | {"categories": ["口红' OR '1'='1"]}, "rule.categories", "not allowed"),
+        (LIPSTICK | {"window": {"start": "2026-06-01"}}, "rule.window", "both start and end"),
+    ],
+)
+def test_rule_tag_bad_input_names_the_field_and_stores_nothing(
+    client: TestClient,
+    db: Database,
+    tenant: Tenant,
+    domain: Domain,
+    rule: dict[str, object],
+    field: str,
+    reason: str,
+) -> None:
+    answer = client.post(
+        "/api/v1/tags", json={"name": "坏", "kind": "rule", "rule": rule}, headers=tenant.headers
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == field
+    assert reason in answer.json()["errors"][0]["reason"]
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Tag)) == 0
+
+
+def test_a_rule_tag_cannot_build_on_another_rule_tag(
+    client: TestClient, db: Database, tenant: Tenant, domain: Domain
+) -> None:
+    made = client.post(
+        "/api/v1/tags",
+        json={"name": "口红", "kind": "rule", "rule": LIPSTICK},
+        headers=tenant.headers,
+    )
+    assert made.status_code == 201
+    on_it = {"type": "tag", "tag_id": made.json()["id"]}
+    answer = client.post(
+        "/api/v1/tags", json={"name": "坏", "kind": "rule", "rule": on_it}, headers=tenant.headers
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "rule.tag_id"
+    assert "manual tags only" in answer.json()["errors"][0]["reason"]
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Tag)) == 1

@@ -55,8 +55,11 @@ def _views(con: duckdb.DuckDBPyConnection) -> set[str]:
         elif kind == "JSON":
             name = f"CAST({name} AS VARCHAR) AS {name}"
         tables.setdefault(table, []).append(name)
+    # One transaction for all the views: each on its own commits the catalog (0.34 s for 80).
+    con.execute("BEGIN")
     for table, columns in tables.items():
         con.execute(f'CREATE VIEW "{table}" AS SELECT {", ".join(columns)} FROM {STORE}."{table}"')
+    con.execute("COMMIT")
     return set(tables)
 
 

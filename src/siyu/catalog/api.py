@@ -1,4 +1,5 @@
-"""Catalog endpoints: suppliers, products and SKUs, stock pushes, reservations, materials."""
+"""Catalog endpoints: suppliers, products and SKUs, stock pushes, reservations, materials,
+and a supplier's own orders, alerts and feedback."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from siyu.catalog import feedback, pull, service
 from siyu.catalog import materials as library
-from siyu.catalog import pull, service
 from siyu.catalog.models import Stock, Supplier
 from siyu.catalog.schemas import (
+    FeedbackOut,
     MaterialIn,
     MaterialOut,
     ProductIn,
@@ -217,3 +219,20 @@ def supplier_orders(session: DbSession, caller: Caller) -> list[dict[str, object
         }
         for r in library.supplier_orders(session, caller)
     ]
+
+
+@router.get("/supplier-feedback", response_model=Page[FeedbackOut])
+def supplier_feedback(
+    session: DbSession,
+    caller: Caller,
+    supplier_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[FeedbackOut]:
+    """Feedback and complaints on the supplier's own SKUs, newest first; no customer identity."""
+    limit = check_limit(limit)
+    rows = feedback.supplier_feedback(session, caller, supplier_id, decode_cursor(cursor), limit)
+    return Page[FeedbackOut](
+        items=[FeedbackOut.model_validate(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    )

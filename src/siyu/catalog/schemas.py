@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -138,3 +138,19 @@ class MaterialOut(BaseModel):
     product_id: int | None
     supplier_id: int | None
     tier: str | None
+
+
+class FeedbackOut(BaseModel):
+    """Feedback or a complaint on a supplier's SKU; the customer only as a pseudonym."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    type: str
+    source: str
+    occurred_at: datetime
+    sku: str
+    product_id: int
+    product: str
+    customer_ref: str
+    properties: dict[str, Any]

@@ -23,6 +23,12 @@ register(
         "cat.amount": ("金额", "Amount"),
         "cat.pull": ("库存拉取", "Inventory pull"),
         "cat.pull_error": ("上次拉取失败", "The last pull failed"),
+        "cat.feedback": ("我方商品的反馈与投诉", "Feedback and complaints on my products"),
+        "cat.no_feedback": ("还没有反馈", "No feedback yet"),
+        "cat.when": ("时间", "When"),
+        "cat.kind": ("类型", "Type"),
+        "cat.said": ("内容", "What was said"),
+        "cat.customer": ("顾客（匿名）", "Customer (pseudonym)"),
         "cat.no_supplier": ("此账号未关联品牌方", "This account is not linked to a supplier"),
     }
 )

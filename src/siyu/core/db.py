@@ -181,6 +181,18 @@ class Database:
             session.close()
 
 
+def refresh_statistics(session: Session) -> None:
+    """Refresh SQLite's planner statistics (sampled, so it takes milliseconds at any size).
+
+    Without them SQLite guesses that `workspace_id = ?` is as selective as `customer_id IN
+    (...)` and reads a whole workspace's index for one customer's rows. PostgreSQL's
+    autovacuum keeps its own statistics.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA analysis_limit=1000"))
+        session.execute(text("ANALYZE"))
+
+
 def after_rollback(session: Session, action: Callable[[Session], object]) -> None:
     """Run an action in a fresh transaction if this one rolls back (e.g. audit a denied read)."""
     session.info.setdefault("after_rollback", []).append(action)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text, or_, select, update
+from sqlalchemy import JSON, Index, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from siyu.core.clock import now
@@ -124,6 +124,36 @@ def enqueue_many(
         for payload, workspace_id, dedupe_key, run_at in items
     ]
     bulk_insert(session, table_of(OutboxMessage), rows)
+
+
+def pending_through(session: Session, topic: str, workspace_id: int) -> int | None:
+    """The newest pending message of a topic the caller's transaction can see (for `supersede`)."""
+    return session.scalar(
+        select(func.max(OutboxMessage.id)).where(
+            OutboxMessage.topic == topic,
+            OutboxMessage.workspace_id == workspace_id,
+            OutboxMessage.status == "pending",
+        )
+    )
+
+
+def supersede(session: Session, topic: str, workspace_id: int, through: int | None) -> int:
+    """Mark a topic's unleased pending messages up to `through` done: a full pass that read the
+    store after they were committed has already done their work. Returns how many."""
+    if through is None:
+        return 0
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.topic == topic,
+            OutboxMessage.workspace_id == workspace_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.locked_until.is_(None),
+            OutboxMessage.id <= through,
+        )
+        .values(status="done", done_at=now(), last_error="superseded by a full pass")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def worker_name() -> str:

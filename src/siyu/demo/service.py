@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal, system_principal
 from siyu.core.clock import now
-from siyu.core.db import Database
+from siyu.core.db import Database, refresh_statistics
 from siyu.customers import suggestions
 from siyu.customers.models import Customer, MergeRecord, MergeSuggestion
 from siyu.demo import truth
@@ -236,6 +236,7 @@ def _load(db: Database, run: _Run, folder: Path, progress: Progress | None) -> D
     with _timed(steps, "suggest 合并建议") as step:
         tell(step.name, 0, None)
         with db.transaction() as session:
+            refresh_statistics(session)
             step.ok = suggestions.generate(session, principal)
     with _timed(steps, "lifecycle RFM/CLV 生命周期") as step:
         from siyu.lifecycle.demo import fill as fill_lifecycle

@@ -3,7 +3,8 @@ the ledger and payouts, the monthly ranking, and touchpoints with their funnels.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
@@ -17,6 +18,7 @@ from siyu.distribution import commissions, ranking, service, tasks, touchpoints 
 from siyu.distribution.models import ENTRY_STATUSES, CommissionEntry, CommissionRule, ShareLink
 from siyu.distribution.schemas import (
     DistributorIn,
+    DistributorOrderOut,
     DistributorOut,
     EntryOut,
     FunnelOut,
@@ -34,6 +36,7 @@ from siyu.distribution.schemas import (
     VisitOut,
 )
 from siyu.distribution.web import created
+from siyu.ingest.models import ORDER_STATUSES, Order
 from siyu.workspaces.models import Role
 
 router = APIRouter(tags=["distribution"])
@@ -148,6 +151,19 @@ def list_rules(session: DbSession, caller: Caller) -> list[RuleOut]:
     return [commissions.rule_out(r) for r in session.scalars(stmt.order_by(CommissionRule.id))]
 
 
+def _filtered(
+    stmt: Any, model: Any, statuses: Sequence[str], status: str | None, distributor_id: int | None
+) -> Any:
+    """The listing narrowed to a known status and to one distributor, when asked."""
+    if status is not None:
+        if status not in statuses:
+            raise InvalidField("status", "未知状态", f"one of {', '.join(statuses)}")
+        stmt = stmt.where(model.status == status)
+    if distributor_id is not None:
+        stmt = stmt.where(model.distributor_id == distributor_id)
+    return stmt
+
+
 @router.get("/commissions", response_model=Page[EntryOut])
 def list_entries(
     session: DbSession,
@@ -160,18 +176,37 @@ def list_entries(
     """Ledger lines, oldest first; a distributor's key sees only its own."""
     limit = check_limit(limit)
     stmt = scoped(select(CommissionEntry), CommissionEntry, caller).order_by(CommissionEntry.id)
-    if status is not None:
-        if status not in ENTRY_STATUSES:
-            raise InvalidField("status", "未知状态", f"one of {', '.join(ENTRY_STATUSES)}")
-        stmt = stmt.where(CommissionEntry.status == status)
-    if distributor_id is not None:
-        stmt = stmt.where(CommissionEntry.distributor_id == distributor_id)
+    stmt = _filtered(stmt, CommissionEntry, ENTRY_STATUSES, status, distributor_id)
     after = decode_cursor(cursor)
     if after is not None:
         stmt = stmt.where(CommissionEntry.id > after)
     rows = list(session.scalars(stmt.limit(limit)))
     return Page[EntryOut](
         items=[EntryOut.model_validate(e) for e in rows],
+        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    )
+
+
+@router.get("/distribution/orders", response_model=Page[DistributorOrderOut])
+def list_orders(
+    session: DbSession,
+    caller: Caller,
+    distributor_id: int | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[DistributorOrderOut]:
+    """Orders attributed to distributors, newest first; a distributor's key sees only its own."""
+    caller.require(Role.operator, Role.analyst, Role.distributor)
+    limit = check_limit(limit)
+    stmt = scoped(select(Order), Order, caller).where(Order.distributor_id.is_not(None))
+    stmt = _filtered(stmt, Order, ORDER_STATUSES, status, distributor_id)
+    after = decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(Order.id < after)
+    rows = list(session.scalars(stmt.order_by(Order.id.desc()).limit(limit)))
+    return Page[DistributorOrderOut](
+        items=[DistributorOrderOut.model_validate(o) for o in rows],
         next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
     )
 

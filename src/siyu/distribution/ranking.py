@@ -44,7 +44,7 @@ def suggested(rank: int, total: int) -> str:
 
 
 def ranking(session: Session, principal: Principal, month: str, limit: int = 100) -> list[RankRow]:
-    """Distributors with sales in the month, best first (net of refunds)."""
+    """Distributors with sales in the month, best first (net of refunds, no cancelled orders)."""
     principal.require(Role.operator, Role.analyst)
     start, end = month_bounds(session, principal.workspace_id, month)
     sales = func.sum(Order.paid_fen - Order.refunded_fen)
@@ -56,6 +56,8 @@ def ranking(session: Session, principal: Principal, month: str, limit: int = 100
             Order.workspace_id == principal.workspace_id,
             Order.ordered_at >= start,
             Order.ordered_at < end,
+            # A cancelled order sold nothing (refunds are netted out of the rest).
+            Order.status != "cancelled",
         )
         .group_by(Distributor.id, Distributor.name, Distributor.tier)
         .order_by(sales.desc(), Distributor.id)

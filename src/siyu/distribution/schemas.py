@@ -95,6 +95,25 @@ class RuleOut(BaseModel):
     active: bool
 
 
+class DistributorOrderOut(BaseModel):
+    """An order attributed to a distributor; money in fen."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    external_id: str
+    channel: str
+    distributor_id: int
+    customer_id: int
+    status: str
+    ordered_at: datetime
+    paid_at: datetime | None
+    total_fen: int
+    paid_fen: int
+    refunded_fen: int
+    touchpoint: str | None
+
+
 class EntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from siyu.core.audit import record
 from siyu.core.auth import Principal
 from siyu.core.clock import now
-from siyu.core.db import Database
+from siyu.core.db import Database, refresh_statistics
 from siyu.core.errors import SiyuError, ValidationFailed
 from siyu.customers.oneid import Resolver
 from siyu.ingest import service
@@ -105,6 +105,7 @@ def import_file(
         assert job is not None
         job.status, job.finished_at = "completed", now()
         job.report_path = str(kept) if kept else None
+        refresh_statistics(session)
         record(
             session,
             principal,

@@ -51,9 +51,15 @@ def compiled(
 
 
 def zone(session: Session, workspace_id: int) -> ZoneInfo:
-    """The workspace's time zone (waits until a time of day use it; the session caches the row)."""
-    workspace = session.get(Workspace, workspace_id)
-    return ZoneInfo(workspace.timezone if workspace else "Asia/Shanghai")
+    """The workspace's time zone (waits until a time of day use it), read once per session."""
+    # Memoized by hand: a step's savepoint rollback expires the Workspace row, and session.get
+    # would then read it again for every timer of the batch.
+    zones = session.info.setdefault("journeys.zones", {})
+    if workspace_id not in zones:
+        workspace = session.get(Workspace, workspace_id)
+        zones[workspace_id] = ZoneInfo(workspace.timezone if workspace else "Asia/Shanghai")
+    found: ZoneInfo = zones[workspace_id]
+    return found
 
 
 def bucket(journey_id: int, customer_id: int, salt: str, size: int) -> int:

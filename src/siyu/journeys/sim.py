@@ -131,11 +131,14 @@ def worker_main(
     if data_dir is not None:
         set_keyring(Keyring.load_or_create(data_dir))
     set_clock(FileClock(clock_file))
-    import siyu.api  # noqa: F401  (every domain's outbox handlers)
+    import siyu.handlers  # noqa: F401  (every domain's outbox handlers, as `siyu worker` loads them)
 
-    db = Database.from_url(url)
     # Tell a driver that this process is up (it kills workers only once they are working).
     clock_file.with_name(f"{clock_file.name}.ready.{os.getpid()}").touch()
+    # A driver may start workers while it still prepares the store; it writes the clock last.
+    while not clock_file.exists():
+        time.sleep(0.01)
+    db = Database.from_url(url)
     while True:
         try:
             counts = run_journeys(db, batch)

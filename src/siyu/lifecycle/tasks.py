@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core import outbox, signals
 from siyu.core.clock import now
-from siyu.core.db import Database
+from siyu.core.db import Database, refresh_statistics
 from siyu.core.outbox import OutboxMessage
 from siyu.lifecycle.incremental import refresh_customers
 from siyu.lifecycle.refresh import refresh_workspace
@@ -45,6 +45,7 @@ def on_orders(session: Session, message: OutboxMessage) -> None:
 def on_nightly(session: Session, message: OutboxMessage) -> None:
     """Full refresh through the analytics engine, then schedule the next night."""
     assert message.workspace_id is not None
+    refresh_statistics(session)
     refresh_workspace(database_of(session), session, message.workspace_id)
     schedule_nightly(session, message.workspace_id, after=now() + timedelta(hours=1))
 

@@ -20,7 +20,7 @@ from siyu.loyalty import ledger
 from siyu.loyalty.models import Tier
 from siyu.loyalty.service import find_member, get_program, is_member_day, workspace_tz
 from siyu.promotions.redemption import Offer, best, offers
-from siyu.promotions.schemas import CartLine, Channel
+from siyu.promotions.schemas import MAX_FEN, CartLine, Channel
 
 
 class BenefitCheckIn(BaseModel):
@@ -31,7 +31,7 @@ class BenefitCheckIn(BaseModel):
     customer_id: int = Field(strict=True)
     channel: Channel
     lines: list[CartLine] = Field(min_length=1, max_length=500)
-    shipping_fen: int = Field(default=0, ge=0, strict=True)
+    shipping_fen: int = Field(default=0, ge=0, le=MAX_FEN, strict=True)
     # When the items go on sale to everyone; early access opens earlier for some tiers.
     launch_at: datetime | None = None
 

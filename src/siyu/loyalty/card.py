@@ -82,7 +82,7 @@ def update_tier(session: Session, principal: Principal, rank: int, data: TierIn)
         setattr(tier, field, value)
     session.flush()
     audit.record(
-        session, principal, "update", "loyalty_tier", rank, fields=sorted(data.model_fields)
+        session, principal, "update", "loyalty_tier", rank, fields=sorted(type(data).model_fields)
     )
     return tier
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,6 +34,14 @@ TIER_FIELDS = (
     "early_access_hours",
     "member_day_pct",
 )
+
+
+def _fen(raw: object) -> int:
+    """Yuan typed by a person as whole fen; a fraction of a fen, a negative or inf is refused."""
+    value = Decimal(str(raw or "0").strip() or "0") * 100
+    if not value.is_finite() or value != value.to_integral_value() or value < 0:
+        raise ValueError(raw)
+    return int(value)
 
 
 def can_act(caller: Principal) -> bool:
@@ -112,9 +121,11 @@ async def save_tier(
     form = await request.form()
     try:
         values: dict[str, Any] = {f: int(str(form.get(f, "0"))) for f in TIER_FIELDS}
-        values["min_spend_fen"] = int(round(float(str(form.get("min_spend_yuan", "0"))) * 100))
-    except ValueError:
-        error: SiyuError = InvalidField("tier", "请填写整数", "whole numbers only")
+        values["min_spend_fen"] = _fen(form.get("min_spend_yuan"))
+    except (ValueError, InvalidOperation):
+        error: SiyuError = InvalidField(
+            "tier", "请填写整数，金额最多两位小数", "whole numbers; yuan with at most 2 decimals"
+        )
         return _overview(request, session, caller, 422, error=error.message(caller.locale))
     values |= {
         "name": str(form.get("name", "")).strip(),

@@ -18,7 +18,7 @@ from siyu.loyalty.service import (
     is_member_day,
     workspace_tz,
 )
-from siyu.loyalty.tiers import COUNTED, evaluate
+from siyu.loyalty.tiers import COUNTED, evaluate_many
 
 EARNING = ("paid", "shipped", "completed")
 # Ids per IN list (SQLite allows 32,766 parameters).
@@ -119,8 +119,8 @@ def _earn_chunk(session: Session, workspace_id: int, ids: list[int]) -> dict[int
         posted[order.id] = ledger.credit(
             session, workspace_id, entry, expires_at(program.expiry, at, tz)
         )
-    for customer_id in dict.fromkeys(o.customer_id for o in orders if o.status in COUNTED):
-        evaluate(session, workspace_id, members[customer_id])
+    counted = dict.fromkeys(o.customer_id for o in orders if o.status in COUNTED)
+    evaluate_many(session, workspace_id, [members[c] for c in counted])
     return posted
 
 
@@ -134,12 +134,7 @@ def clawback_for_refund(
     points were already spent, it takes what the balance has (never below zero).
     """
     order = session.get(Order, order_id)
-    earned = session.scalars(
-        select(PointsTransfer).where(
-            PointsTransfer.workspace_id == workspace_id,
-            PointsTransfer.idempotency_key == f"order:{order_id}",
-        )
-    ).first()
+    earned = _earned(session, workspace_id, order_id)
     if order is None or earned is None or order.paid_fen <= 0:
         return None
     refunded = session.scalar(
@@ -148,26 +143,60 @@ def clawback_for_refund(
         )
     )
     target = earned.points * min(int(refunded or 0), order.paid_fen) // order.paid_fen
+    return _claw(session, workspace_id, order, earned, target, f"refund:{refund_id}", refund_id)
+
+
+def clawback_for_cancel(session: Session, workspace_id: int, order_id: int) -> Posted | None:
+    """Take back what is left of a cancelled order's points, as a full refund (key cancel:<id>)."""
+    order = session.get(Order, order_id)
+    earned = _earned(session, workspace_id, order_id)
+    if order is None or order.workspace_id != workspace_id or earned is None:
+        return None
+    return _claw(session, workspace_id, order, earned, earned.points, f"cancel:{order_id}", None)
+
+
+def _earned(session: Session, workspace_id: int, order_id: int) -> PointsTransfer | None:
+    return session.scalars(
+        select(PointsTransfer).where(
+            PointsTransfer.workspace_id == workspace_id,
+            PointsTransfer.idempotency_key == f"order:{order_id}",
+        )
+    ).first()
+
+
+def _claw(
+    session: Session,
+    workspace_id: int,
+    order: Order,
+    earned: PointsTransfer,
+    target: int,
+    key: str,
+    refund_id: int | None,
+) -> Posted | None:
+    # What earlier clawbacks asked for (not what they got: spent points stay spent).
     earlier = session.scalars(
         select(PointsTransfer.detail).where(
             PointsTransfer.workspace_id == workspace_id,
-            PointsTransfer.order_id == order_id,
+            PointsTransfer.order_id == order.id,
             PointsTransfer.kind == "clawback",
-            PointsTransfer.idempotency_key != f"refund:{refund_id}",
+            PointsTransfer.idempotency_key != key,
         )
     )
     asked = sum(int(d.get("intended", 0)) for d in earlier)
     intended = target - asked
     if intended <= 0:
         return None
+    detail: dict[str, int] = {"intended": intended}
+    if refund_id is not None:
+        detail["refund_id"] = refund_id
     entry = Entry(
         order.customer_id,
         intended,
         "clawback",
-        f"refund:{refund_id}",
-        order_id=order_id,
+        key,
+        order_id=order.id,
         channel=order.channel,
-        detail={"intended": intended, "refund_id": refund_id},
+        detail=detail,
     )
     return ledger.debit(
         session, workspace_id, entry, ledger.ISSUED, first_lot_of=earned.id, up_to_balance=True

@@ -43,6 +43,8 @@ from siyu.loyalty.postings import (
 ACCOUNTS = table_of(PointsAccount)
 TRANSFERS = table_of(PointsTransfer)
 LOTS = table_of(PointsLot)
+# The most points one posting may move: far above any real grant, far below BIGINT.
+MAX_POINTS = 10**12
 ISSUED, REDEEMED, EXPIRED, ADJUSTMENT = (
     "system:issued",
     "system:redeemed",
@@ -100,11 +102,13 @@ def account_code(customer_id: int) -> str:
 
 
 def check_points(value: Any, field: str = "points") -> int:
-    """A whole, positive number of points (no fractions, no bools, no negatives)."""
+    """A whole, positive number of points (no fractions, no bools, no negatives, not absurd)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidField(field, "积分必须是整数", "must be a whole number")
     if value <= 0:
         raise InvalidField(field, "积分必须大于0", "must be greater than zero")
+    if value > MAX_POINTS:
+        raise InvalidField(field, f"积分不能超过 {MAX_POINTS}", f"must be at most {MAX_POINTS}")
     return value
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from siyu.ingest.models import CHANNELS
-from siyu.promotions.schemas import CouponOut
+from siyu.promotions.schemas import MAX_FEN, CouponOut
 
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 Key = Field(min_length=1, max_length=96)
@@ -55,7 +55,7 @@ class TierIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=32)
-    min_spend_fen: int = Field(ge=0, strict=True)
+    min_spend_fen: int = Field(ge=0, le=MAX_FEN, strict=True)
     min_activity: int = Field(default=0, ge=0, strict=True)
     points_multiplier_pct: int = Field(default=100, ge=0, le=1000, strict=True)
     discount_pct: int = Field(default=100, ge=1, le=100, strict=True)

@@ -290,6 +290,8 @@ def adjust(
     principal.require(Role.operator)
     if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
         raise InvalidField("delta", "调整值必须是非零整数", "must be a whole number other than 0")
+    if abs(delta) > ledger.MAX_POINTS:
+        raise InvalidField("delta", "调整值超出范围", f"must be within ±{ledger.MAX_POINTS}")
     if not reason or not reason.strip():
         raise InvalidField("reason", "手动调整必须填写原因", "a manual adjustment needs a reason")
     _check_key(key)

@@ -1,5 +1,6 @@
-"""Loyalty's reactions to ingest, run from the outbox: earn on orders, claw back on refunds,
-bonus points for actions. Importing this module registers the handlers and subscriptions."""
+"""Loyalty's reactions to ingest, run from the outbox: earn on orders, claw back on refunds
+and cancels, bonus points for actions. Importing this module registers the handlers and
+subscriptions."""
 
 from __future__ import annotations
 
@@ -11,19 +12,26 @@ from sqlalchemy.orm import Session
 from siyu.core import outbox, signals
 from siyu.ingest.models import Event
 from siyu.loyalty import schedule  # noqa: F401  (registers the daily tick's handler)
-from siyu.loyalty.earning import clawback_for_refund, earn_for_orders
+from siyu.loyalty.earning import (
+    clawback_for_cancel,
+    clawback_for_refund,
+    earn_for_orders,
+    members_of,
+)
 from siyu.loyalty.ledger import Entry, credit
-from siyu.loyalty.service import expires_at, find_member, get_program, workspace_tz
-from siyu.loyalty.tiers import evaluate
+from siyu.loyalty.service import expires_at, get_program, workspace_tz
+from siyu.loyalty.tiers import evaluate_many
 
 ORDERS_TOPIC = "loyalty.orders"
 REFUND_TOPIC = "loyalty.refund"
+CANCEL_TOPIC = "loyalty.cancel"
 EVENTS_TOPIC = "loyalty.events"
 # Events arrive in one batch with one received_at; the message is made in the same transaction.
 BATCH_SLACK = timedelta(minutes=1)
 
 signals.subscribe(signals.ORDERS_STORED, ORDERS_TOPIC)
 signals.subscribe(signals.ORDER_REFUNDED, REFUND_TOPIC)
+signals.subscribe(signals.ORDER_CANCELLED, CANCEL_TOPIC)
 signals.subscribe(signals.EVENTS_INGESTED, EVENTS_TOPIC)
 
 
@@ -40,6 +48,13 @@ def _refund(session: Session, message: outbox.OutboxMessage) -> None:
     clawback_for_refund(
         session, message.workspace_id, int(payload["order_id"]), int(payload["refund_id"])
     )
+
+
+@outbox.handler(CANCEL_TOPIC)
+def _cancel(session: Session, message: outbox.OutboxMessage) -> None:
+    assert message.workspace_id is not None
+    for order_id in message.payload["order_ids"]:
+        clawback_for_cancel(session, message.workspace_id, int(order_id))
 
 
 @outbox.handler(EVENTS_TOPIC)
@@ -64,10 +79,10 @@ def _events(session: Session, message: outbox.OutboxMessage) -> None:
         .order_by(Event.id)
     ).all()
     expiry = expires_at(program.expiry, message.created_at, workspace_tz(session, ws))
+    members = members_of(session, ws, {customer_id for _, customer_id, _ in events})
     for event_id, customer_id, kind in events:
-        member = find_member(session, ws, customer_id)
-        if member is None:
-            continue
-        entry = Entry(customer_id, int(types[kind]), "bonus", f"event:{event_id}", reason=kind)
-        credit(session, ws, entry, expiry)
-        evaluate(session, ws, member)
+        if customer_id in members:
+            entry = Entry(customer_id, int(types[kind]), "bonus", f"event:{event_id}", reason=kind)
+            credit(session, ws, entry, expiry)
+    # Tiers read spend and activity, not points: one re-tier after all the credits.
+    evaluate_many(session, ws, list(members.values()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -79,37 +80,55 @@ def _ladder(session: Session, workspace_id: int) -> list[Tier]:
     return tiers(session, workspace_id)
 
 
+def standings(
+    session: Session, workspace_id: int, customer_ids: list[int]
+) -> dict[int, tuple[int, int, int]]:
+    """(12-month spend in fen, activity score, qualifying rank) of each customer now."""
+    t, ladder = now(), _ladder(session, workspace_id)
+    spend = spend_by_customer(session, workspace_id, t, customer_ids)
+    events = events_by_customer(session, workspace_id, t, customer_ids)
+    found = {}
+    for customer_id in customer_ids:
+        money, orders = spend.get(customer_id, (0, 0))
+        activity = events.get(customer_id, 0) + orders * ORDER_ACTIVITY
+        found[customer_id] = (money, activity, qualifying_rank(ladder, money, activity))
+    return found
+
+
 def standing(session: Session, workspace_id: int, customer_id: int) -> tuple[int, int, int]:
     """(12-month spend in fen, activity score, qualifying rank) of one customer now."""
-    t = now()
-    spend, orders = spend_by_customer(session, workspace_id, t, [customer_id]).get(
-        customer_id, (0, 0)
-    )
-    activity = events_by_customer(session, workspace_id, t, [customer_id]).get(customer_id, 0)
-    activity += orders * ORDER_ACTIVITY
-    return spend, activity, qualifying_rank(_ladder(session, workspace_id), spend, activity)
+    return standings(session, workspace_id, [customer_id])[customer_id]
 
 
 def evaluate(session: Session, workspace_id: int, member: Member) -> bool:
     """Upgrade at once when the member qualifies higher; returns whether the tier rose."""
-    _, activity, rank = standing(session, workspace_id, member.customer_id)
-    member.activity_score = activity
-    if rank >= member.tier_rank:
-        member.downgrade_due_at = None
-    if rank <= member.tier_rank:
-        return False
-    before = member.tier_rank
-    member.tier_rank, member.tier_since = rank, now()
-    audit.record(
-        session,
-        system_principal(workspace_id),
-        "tier_upgrade",
-        "loyalty_member",
-        member.id,
-        before=before,
-        after=rank,
-    )
-    return True
+    return bool(evaluate_many(session, workspace_id, [member]))
+
+
+def evaluate_many(session: Session, workspace_id: int, members: Sequence[Member]) -> list[Member]:
+    """Re-tier members from one read of their standing: upgrade at once; returns who rose."""
+    found = standings(session, workspace_id, [m.customer_id for m in members])
+    risen = []
+    for member in members:
+        _, activity, rank = found[member.customer_id]
+        member.activity_score = activity
+        if rank >= member.tier_rank:
+            member.downgrade_due_at = None
+        if rank <= member.tier_rank:
+            continue
+        before = member.tier_rank
+        member.tier_rank, member.tier_since = rank, now()
+        audit.record(
+            session,
+            system_principal(workspace_id),
+            "tier_upgrade",
+            "loyalty_member",
+            member.id,
+            before=before,
+            after=rank,
+        )
+        risen.append(member)
+    return risen
 
 
 def review(

@@ -31,7 +31,8 @@ def _fen(raw: object, field: str) -> int:
         value = Decimal(text) * 100
     except InvalidOperation as exc:
         raise InvalidField(field, "请填写金额", "an amount in yuan") from exc
-    if value != value.to_integral_value() or value < 0:
+    # Infinity passes the other checks and then cannot become an int.
+    if not value.is_finite() or value != value.to_integral_value() or value < 0:
         raise InvalidField(field, "金额最多两位小数且不能为负", "at most 2 decimals, not negative")
     return int(value)
 

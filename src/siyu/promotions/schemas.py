@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from siyu.ingest.models import CHANNELS, EVENT_TYPES
 from siyu.promotions.models import COUPON_KINDS
 
-Fen = Field(default=0, ge=0, strict=True, description="Money in fen (分), a whole number")
+# The most any amount may be (¥100 billion): far above real carts, far below BIGINT.
+MAX_FEN = 10**13
+Fen = Field(
+    default=0, ge=0, le=MAX_FEN, strict=True, description="Money in fen (分), a whole number"
+)
 Kind = Literal[COUPON_KINDS]  # type: ignore[valid-type]
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
@@ -23,8 +27,8 @@ class CartLine(BaseModel):
 
     sku: str = Field(min_length=1, max_length=64)
     category: str | None = Field(default=None, max_length=64)
-    quantity: int = Field(ge=1, strict=True)
-    unit_price_fen: int = Field(ge=0, strict=True)
+    quantity: int = Field(ge=1, le=100_000, strict=True)
+    unit_price_fen: int = Field(ge=0, le=MAX_FEN, strict=True)
 
     @property
     def amount_fen(self) -> int:
@@ -39,17 +43,17 @@ class TemplateIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     kind: Kind
-    threshold_fen: int = Field(default=0, ge=0, strict=True)
-    discount_fen: int = Field(default=0, ge=0, strict=True)
+    threshold_fen: int = Field(default=0, ge=0, le=MAX_FEN, strict=True)
+    discount_fen: int = Field(default=0, ge=0, le=MAX_FEN, strict=True)
     percent_off: int = Field(default=0, ge=0, le=99, strict=True)
-    max_discount_fen: int | None = Field(default=None, ge=1, strict=True)
+    max_discount_fen: int | None = Field(default=None, ge=1, le=MAX_FEN, strict=True)
     categories: list[str] = Field(default_factory=list, max_length=50)
     skus: list[str] = Field(default_factory=list, max_length=200)
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     valid_days: int | None = Field(default=None, ge=1, le=3660, strict=True)
     per_customer_limit: int = Field(default=1, ge=1, le=1000, strict=True)
-    budget_fen: int | None = Field(default=None, ge=1, strict=True)
+    budget_fen: int | None = Field(default=None, ge=1, le=MAX_FEN, strict=True)
     stackable: bool = False
     with_tier_discount: bool = True
     trigger_event: EventType | None = None

@@ -10,14 +10,16 @@ from fastapi.responses import JSONResponse
 from siyu.core.http import Caller, DbSession
 from siyu.core.idempotency import once, request_hash
 from siyu.core.pagination import Page, check_limit, decode_cursor, encode_cursor
-from siyu.segments import export, history, service, tasks  # noqa: F401  (tasks: signal subscriptions)
+from siyu.segments import export, history, lookalike, service, tasks  # noqa: F401  (tasks: signal subscriptions)
 from siyu.segments.models import Segment
 from siyu.segments.schemas import (
+    LookalikeRequest,
     MemberOut,
     PreviewIn,
     PreviewOut,
     RefreshOut,
     SegmentIn,
+    SegmentLookalikeOut,
     SegmentOut,
     SegmentPatch,
     SizePoint,
@@ -133,3 +135,11 @@ def export_members(
     name = f"segment-{segment_id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type=media, headers=headers)
+
+
+@router.post("/{segment_id}/lookalike", response_model=SegmentLookalikeOut)
+def expand(
+    segment_id: int, session: DbSession, caller: Caller, body: LookalikeRequest | None = None
+) -> SegmentLookalikeOut:
+    """The top_n non-members most like the segment, with precision on a held-out part of it."""
+    return lookalike.expand(session, caller, segment_id, body or LookalikeRequest())

@@ -125,6 +125,11 @@ class _Compiler:
             return [column.in_(bindparam(IDS, expanding=True))]
         return [] if self.only is None else [column.in_(self.only)]
 
+    def _scoped(self, workspace_column: Any, customer_column: Any) -> list[ColumnElement[bool]]:
+        """The customers bound, else the workspace: bound ids are all of one workspace, and a
+        workspace test beside them lets SQLite's planner read the whole workspace's index."""
+        return self._limit(customer_column) or [workspace_column == self.ws]
+
     def _ago(self, days: int, column: Any) -> Any:
         """The instant `days` days before now: a value, or (deferred) a parameter per run."""
         if not self.deferred:
@@ -225,17 +230,15 @@ class _Compiler:
 
     def _tag(self, rule: rules.TagRef) -> ColumnElement[bool]:
         having = select(CustomerTag.customer_id).where(
-            CustomerTag.workspace_id == self.ws,
             CustomerTag.tag_id == rule.tag_id,
-            *self._limit(CustomerTag.customer_id),
+            *self._scoped(CustomerTag.workspace_id, CustomerTag.customer_id),
         )
         return Customer.id.in_(having) if rule.has else Customer.id.not_in(having)
 
     def _segment(self, rule: rules.SegmentRef) -> ColumnElement[bool]:
         members = select(SegmentMember.customer_id).where(
-            SegmentMember.workspace_id == self.ws,
             SegmentMember.segment_id == rule.segment_id,
-            *self._limit(SegmentMember.customer_id),
+            *self._scoped(SegmentMember.workspace_id, SegmentMember.customer_id),
         )
         return Customer.id.in_(members) if rule.member else Customer.id.not_in(members)
 
@@ -265,8 +268,8 @@ class _Compiler:
         return Customer.id.in_(grouped.having(test))
 
     def _event(self, rule: rules.EventCond) -> ColumnElement[bool]:
-        filters = [Event.workspace_id == self.ws, Event.type == rule.event_type]
-        filters += self._limit(Event.customer_id)
+        filters = [Event.type == rule.event_type]
+        filters += self._scoped(Event.workspace_id, Event.customer_id)
         filters += self._window(Event.occurred_at, rule.window)
         if rule.name is not None:
             filters.append(Event.name == rule.name)
@@ -287,8 +290,8 @@ class _Compiler:
         return Event.properties[key].as_string()
 
     def _order(self, rule: rules.OrderCond) -> ColumnElement[bool]:
-        filters = [Order.workspace_id == self.ws, Order.status.in_(COUNTED_STATUSES)]
-        filters += self._limit(Order.customer_id)
+        filters: list[ColumnElement[bool]] = [Order.status.in_(COUNTED_STATUSES)]
+        filters += self._scoped(Order.workspace_id, Order.customer_id)
         filters += self._window(Order.ordered_at, rule.window)
         for values, column in (
             (rule.channels, Order.channel),

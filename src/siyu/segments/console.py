@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal
@@ -17,10 +18,10 @@ from siyu.core.pagination import decode_cursor, encode_cursor
 from siyu.core.templating import render
 from siyu.customers.service import FULL_PII_ROLES
 from siyu.ingest.models import EVENT_TYPES
-from siyu.segments import history, service, strings, tasks  # noqa: F401  (strings, subscriptions)
+from siyu.segments import history, lookalike, service, strings, tasks  # noqa: F401  (strings, subscriptions)
 from siyu.segments.builder import KINDS, ROWS, rule_from_form
 from siyu.segments.rules import ATTRIBUTES, RFM_CELLS, STAGES
-from siyu.segments.schemas import SegmentIn
+from siyu.segments.schemas import LookalikeRequest, SegmentIn
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -136,3 +137,25 @@ def segment_page(
         full_pii=caller.role in FULL_PII_ROLES,
         next_cursor=encode_cursor(rows[-1][0].id) if len(rows) == PAGE_SIZE else None,
     )
+
+
+@router.post("/segments/{segment_id}/lookalike", response_class=HTMLResponse)
+async def lookalike_table(
+    segment_id: int, request: Request, session: DbSession, caller: ConsoleCaller
+) -> Response:
+    """The look-alike fragment: top N with scores and the held-out precision (htmx)."""
+    form = await _form(request)
+    context: dict[str, Any] = {"found": None, "error": None}
+    try:
+        ask = LookalikeRequest(
+            top_n=int(form.get("top_n") or 20), holdout=float(form.get("holdout") or 0.2)
+        )
+        context["found"] = lookalike.expand(session, caller, segment_id, ask)
+    except SiyuError as exc:
+        context["error"] = exc.message(caller.locale)
+    except ValidationError as exc:
+        context["error"] = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+    except ValueError:
+        context["error"] = "top_n / holdout: not a number"
+    # 200 even for a refusal: htmx swaps only 2xx answers, and the fragment shows why.
+    return render(request, "segments_lookalike.html", 200, **context)

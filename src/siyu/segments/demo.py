@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from siyu.core.auth import Principal
 from siyu.core.db import Database
-from siyu.segments import service
+from siyu.segments import full, service
 from siyu.segments.models import Segment
 from siyu.segments.schemas import SegmentIn
 from siyu.tags import service as tags
@@ -119,4 +119,8 @@ def install(db: Database, principal: Principal) -> int:
             if name not in have:
                 service.create_segment(session, principal, SegmentIn(name=name, rule=rule))
                 made += 1
+    # One full pass now, as the nightly one would: it also retires the incremental refreshes
+    # that loading the demo queued, which it has done all at once.
+    with db.transaction() as session:
+        full.refresh_all(db, session, principal.workspace_id)
     return made

@@ -19,6 +19,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.analytics.engine import Analytics
+from siyu.core import outbox
 from siyu.core.clock import now
 from siyu.core.db import Database
 from siyu.segments import membership, rules, thresholds
@@ -39,11 +40,15 @@ class FullPass:
 
 
 def refresh_all(db: Database, session: Session, workspace_id: int) -> FullPass:
-    """Recompute every rule tag and segment of a workspace through one analytics engine."""
-    from siyu.segments.service import ordered, workspace_tz
+    """Recompute every rule tag and segment of a workspace through one analytics engine.
+
+    Incremental refreshes queued before the pass reads the store are marked done at its end.
+    """
+    from siyu.segments.service import INCREMENTAL, ordered, workspace_tz
     from siyu.tags.service import apply
 
     out, started, at = FullPass(), time.perf_counter(), now()
+    through = outbox.pending_through(session, INCREMENTAL, workspace_id)
     tz = workspace_tz(session, workspace_id)
     tags = list(
         session.scalars(select(Tag).where(Tag.workspace_id == workspace_id, Tag.kind == "rule"))
@@ -79,6 +84,7 @@ def refresh_all(db: Database, session: Session, workspace_id: int) -> FullPass:
         changes.append(membership.Change(segment.id, entered, exited, size))
         out.changes[segment.id] = (len(entered), len(exited))
     membership.write(session, workspace_id, changes, at, tz)
+    outbox.supersede(session, INCREMENTAL, workspace_id, through)
     session.flush()
     out.seconds["write"] = time.perf_counter() - clock
     out.seconds["total"] = time.perf_counter() - started

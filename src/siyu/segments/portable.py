@@ -7,6 +7,7 @@ parameters, then read by SQLGlot; user values stay parameters on every engine.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlglot
@@ -42,5 +43,10 @@ def render_statement(stmt: Any) -> tuple[str, list[Any]]:
     )
     order = compiled.positiontup or []
     params = [_value(compiled.params[name]) for name in order]
-    sql = sqlglot.transpile(str(compiled), read="postgres", write="")[0]
-    return sql, params
+    return _transpile(str(compiled)), params
+
+
+@lru_cache(maxsize=1024)
+def _transpile(text: str) -> str:
+    # Instants are parameters, so a rule's text is the same night after night: parse it once.
+    return sqlglot.transpile(text, read="postgres", write="")[0]

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from siyu.lifecycle.schemas import LookalikeOut
+
 
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -59,3 +61,19 @@ class RefreshOut(BaseModel):
     entered: int
     exited: int
     size: int
+
+
+class LookalikeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_n: int = Field(default=100, ge=1, le=1000)
+    holdout: float = Field(default=0.2, ge=0.05, le=0.5)
+
+
+class SegmentLookalikeOut(LookalikeOut):
+    """The look-alike answer for one segment; seed_size counts members with computed metrics."""
+
+    segment_id: int
+    top_n: int
+    members: int
+    members_without_metrics: int

@@ -258,6 +258,7 @@ def refresh_workspace(
 
 
 NIGHTLY = "segments.nightly"
+INCREMENTAL = "segments.incremental"
 
 
 def schedule_nightly(session: Session, workspace_id: int, after: datetime | None = None) -> None:

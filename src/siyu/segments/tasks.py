@@ -16,7 +16,7 @@ from siyu.customers.models import Customer
 from siyu.lifecycle.tasks import database_of
 from siyu.segments import full, service
 
-INCREMENTAL = "segments.incremental"
+INCREMENTAL = service.INCREMENTAL
 for _signal in (signals.EVENTS_INGESTED, signals.ORDERS_STORED, signals.ORDER_REFUNDED):
     signals.subscribe(_signal, INCREMENTAL)
 

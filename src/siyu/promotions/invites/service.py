@@ -95,6 +95,9 @@ def accept(session: Session, principal: Principal, code: str, data: AcceptIn) ->
     identifiers = identifiers_of(data.identifiers)
     attributes = attributes_of(data.attributes)
     started = now()
+    repeat = _repeat(session, link, identifiers)
+    if repeat is not None:
+        return repeat
     ring = _ring(session, link)
     reason = _shared_identifier(session, link, identifiers, ring)
     if reason is None and attributes.get("address"):
@@ -150,6 +153,28 @@ def _ring(session: Session, link: InviteLink) -> set[int]:
         )
     )
     return {link.inviter_id, *(i for i in invited if i is not None)}
+
+
+def _repeat(
+    session: Session, link: InviteLink, identifiers: list[tuple[str, str]]
+) -> Invite | None:
+    """The invite an invitee already has in this campaign, found by their phone: a second visit
+    answers with it, rather than counting as a phone shared with the ring."""
+    phones = [get_keyring().blind_index(k, v) for k, v in identifiers if k == "phone"]
+    if not phones:
+        return None
+    return session.scalars(
+        select(Invite)
+        .join(Identity, Identity.customer_id == Invite.invitee_id)
+        .where(
+            Invite.campaign_id == link.campaign_id,
+            Invite.status != "rejected",
+            Identity.workspace_id == link.workspace_id,
+            Identity.type == "phone",
+            Identity.value_bidx.in_(phones),
+        )
+        .order_by(Invite.id)
+    ).first()
 
 
 def _shared_identifier(
