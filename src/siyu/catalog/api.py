@@ -233,6 +233,6 @@ def supplier_feedback(
     limit = check_limit(limit)
     rows = feedback.supplier_feedback(session, caller, supplier_id, decode_cursor(cursor), limit)
     return Page[FeedbackOut](
-        items=[FeedbackOut.model_validate(r) for r in rows],
+        items=rows,
         next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
     )

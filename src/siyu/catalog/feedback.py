@@ -7,14 +7,11 @@ pseudonym that is stable per supplier (so repeated complaints show) and reveals 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.catalog.models import Product, Sku
+from siyu.catalog.schemas import FeedbackOut
 from siyu.catalog.service import supplier_of
 from siyu.core.auth import Principal
 from siyu.core.crypto import get_keyring
@@ -24,21 +21,6 @@ from siyu.workspaces.models import Role
 FEEDBACK_TYPES = ("feedback", "complaint")
 # What a supplier may read of an event's properties: the product and what was said about it.
 SHOWN = ("sku", "category", "reason", "text", "comment", "rating")
-
-
-@dataclass(frozen=True)
-class FeedbackRow:
-    """One feedback or complaint about a supplier's SKU, without the customer's identity."""
-
-    id: int
-    type: str
-    source: str
-    occurred_at: datetime
-    sku: str
-    product_id: int
-    product: str
-    customer_ref: str
-    properties: dict[str, Any]
 
 
 def customer_ref(supplier_id: int, customer_id: int) -> str:
@@ -52,7 +34,7 @@ def supplier_feedback(
     supplier_id: int | None = None,
     after: int | None = None,
     limit: int = 50,
-) -> list[FeedbackRow]:
+) -> list[FeedbackOut]:
     """Feedback and complaints on a supplier's SKUs (its own, to a supplier), newest first."""
     caller.require(Role.supplier, Role.operator, Role.analyst)
     supplier = supplier_of(session, caller, supplier_id).id
@@ -81,7 +63,7 @@ def supplier_feedback(
         )
     stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)
     return [
-        FeedbackRow(
+        FeedbackOut(
             id=event.id,
             type=event.type,
             source=event.source,
