@@ -9,18 +9,16 @@ with timestamps as naive UTC TIMESTAMP and JSON as text, so one SQL text reads e
 DuckDB opens its own connection to the store, so it sees what is COMMITTED, never the rows of an
 open transaction: a pass reads committed data, computes, and writes back in a new transaction.
 
-On SQLite, DuckDB runs in a spawned child process. The sqlite extension carries its own copy of
-the SQLite library, and two copies in one process break each other's POSIX file locks (closing
-one's file handle drops the other's locks; seen here as "locking protocol" on commit), so the
-copy that reads must live in another process, as any other reader would. PostgreSQL is read
-over libpq in-process.
+On SQLite, DuckDB runs in a child process, kept between passes (children.py). The sqlite
+extension carries its own copy of the SQLite library, and two copies in one process break
+each other's POSIX file locks (closing one's file handle drops the other's locks; seen here as
+"locking protocol" on commit), so the copy that reads must live in another process, as any
+other reader would. PostgreSQL is read over libpq in-process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import glob
-import multiprocessing as mp
 import os
 from collections.abc import Sequence
 from types import TracebackType
@@ -29,14 +27,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import URL
 
-from siyu.analytics import duck
+from siyu.analytics import children, duck
 from siyu.analytics.duck import STORE, AnalyticsQueryError
 from siyu.analytics.portable import transpile
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 
 __all__ = ["Analytics", "AnalyticsQueryError", "AnalyticsUnavailable", "libpq_dsn"]
-CHILD_TIMEOUT = 10.0
 
 
 class AnalyticsUnavailable(SiyuError):
@@ -93,14 +90,6 @@ def setup_sql(db: Database) -> list[str]:
     return [f"LOAD {_literal(ext)}", f"ATTACH {dsn} AS {STORE} (TYPE postgres, READ_ONLY)"]
 
 
-def _child_context() -> Any:
-    """Children forked from one server that has imported duckdb alone (never SQLite): a start
-    costs a fork, not a fresh interpreter importing duckdb (0.8 s), once per pass."""
-    context = mp.get_context("forkserver")
-    context.set_forkserver_preload(["siyu.analytics.duck"])
-    return context
-
-
 class Analytics:
     """DuckDB over one store, read-only; use as a context manager."""
 
@@ -109,38 +98,25 @@ class Analytics:
         self.dialect = db.engine.dialect.name
         setup = setup_sql(db)
         self._con: Any = None
-        self._child: Any = None
+        self._child: children.Child | None = None
         if self.dialect == "sqlite":
-            self._start_child(setup)
+            try:
+                self._child = children.borrow(db, setup)
+            except children.ChildFailed as exc:
+                raise AnalyticsUnavailable(
+                    en=f"The analytics engine cannot read the store: {exc}"
+                ) from None
+            self.tables = self._child.tables
         else:
             self._con, self.tables = duck.open_store(setup)
-
-    def _start_child(self, setup: list[str]) -> None:
-        context = _child_context()
-        self._pipe, theirs = context.Pipe()
-        self._child = context.Process(target=duck.serve, args=(theirs, setup), daemon=True)
-        self._child.start()
-        theirs.close()
-        status, answer = self._receive()
-        if status != "ok":
-            self.close()
-            raise AnalyticsUnavailable(en=f"The analytics engine cannot read the store: {answer}")
-        self.tables = set(answer)
-
-    def _receive(self) -> tuple[str, Any]:
-        if not self._pipe.poll(None if self._child.is_alive() else 0):
-            raise AnalyticsUnavailable(en="The analytics process stopped")
-        try:
-            status, answer = self._pipe.recv()
-        except EOFError:
-            raise AnalyticsUnavailable(en="The analytics process stopped") from None
-        return status, answer
 
     def _run(self, kind: str, sql: str, params: Sequence[Any] | None) -> Any:
         if self._child is None:
             return duck.run(self._con, kind, sql, list(params or []))
-        self._pipe.send((kind, sql, list(params or [])))
-        status, answer = self._receive()
+        try:
+            status, answer = self._child.ask(kind, sql, list(params or []))
+        except children.ChildFailed as exc:
+            raise AnalyticsUnavailable(en=str(exc)) from None
         if status != "ok":
             raise AnalyticsQueryError(answer)
         return answer
@@ -169,18 +145,12 @@ class Analytics:
         return name in self.tables
 
     def close(self) -> None:
-        """Close DuckDB (and stop its process)."""
+        """Close DuckDB (on SQLite: hand its process back for the next pass)."""
         if self._con is not None:
             self._con.close()
             self._con = None
         if self._child is not None:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self._pipe.send(None)
-            self._child.join(CHILD_TIMEOUT)
-            if self._child.is_alive():
-                self._child.terminate()
-                self._child.join(CHILD_TIMEOUT)
-            self._pipe.close()
+            children.give_back(self.db, self._child)
             self._child = None
 
     def __enter__(self) -> Analytics:

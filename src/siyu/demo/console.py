@@ -38,6 +38,8 @@ def progress_bars(console: Console) -> Iterator[Report]:
 
     def report(step: str, done: int, total: int | None) -> None:
         if step not in tasks:
+            if not console.is_terminal:  # a log, not a live bar: one line as each step starts
+                console.print(f"{step} ...", highlight=False)
             # A new step means the previous one is over: show it as complete.
             if last and bars.tasks[tasks[last[-1]]].total is None:
                 bars.update(tasks[last[-1]], total=1, completed=1)

@@ -192,7 +192,9 @@ def _count_customers(session: Session, workspace_id: int) -> int:
 
 
 @contextmanager
-def _timed(steps: list[Step], name: str) -> Iterator[Step]:
+def _timed(steps: list[Step], tell: Progress, name: str) -> Iterator[Step]:
+    """A step of the load: announced as it starts, timed, appended to steps as it ends."""
+    tell(name, 0, None)
     step = Step(name)
     started = time.perf_counter()
     try:
@@ -206,11 +208,10 @@ def _load(db: Database, run: _Run, folder: Path, progress: Progress | None) -> D
     tell = progress or (lambda step, done, total: None)
     principal = system_principal(run.workspace_id)
     steps: list[Step] = []
-    with _timed(steps, "generate 生成") as step:
-        tell(step.name, 0, None)
+    with _timed(steps, tell, "generate 生成") as step:
         data = generate(run.customers, run.seed, datetime.fromisoformat(run.end))
         step.records = len(data.persons)
-    with _timed(steps, "write files 导出文件") as step:
+    with _timed(steps, tell, "write files 导出文件") as step:
         files = write_exports(data, folder)
         step.records = sum(rows for _, rows in files.values())
     with db.transaction() as session:
@@ -220,7 +221,7 @@ def _load(db: Database, run: _Run, folder: Path, progress: Progress | None) -> D
         ingest.save_column_mapping(session, principal, spec)
     for channel, label, layout in IMPORTS:
         path, _ = files[channel]
-        with _timed(steps, label) as step:
+        with _timed(steps, tell, label) as step:
             result = import_file(
                 db,
                 principal,
@@ -231,35 +232,32 @@ def _load(db: Database, run: _Run, folder: Path, progress: Progress | None) -> D
             )
             step.records, step.ok, step.failed = result.rows, result.ok, result.failed
             step.duplicate = result.duplicate
-    with _timed(steps, "events:batch 事件") as step:
+    with _timed(steps, tell, "events:batch 事件") as step:
         _send_events(db, principal, data, step, tell)
-    with _timed(steps, "suggest 合并建议") as step:
-        tell(step.name, 0, None)
-        with db.transaction() as session:
-            refresh_statistics(session)
-            step.ok = suggestions.generate(session, principal)
-    with _timed(steps, "lifecycle RFM/CLV 生命周期") as step:
+    with _timed(steps, tell, "suggest 合并建议") as step, db.transaction() as session:
+        refresh_statistics(session)
+        step.ok = suggestions.generate(session, principal)
+    with _timed(steps, tell, "lifecycle RFM/CLV 生命周期") as step:
         from siyu.lifecycle.demo import fill as fill_lifecycle
 
         step.ok = fill_lifecycle(db, principal)
-    with _timed(steps, "tags & segments 标签人群") as step:
+    with _timed(steps, tell, "tags & segments 标签人群") as step:
         from siyu.segments.demo import install as install_segments
 
         step.ok = install_segments(db, principal)
-    with _timed(steps, "fission 裂变分销") as step:
+    with _timed(steps, tell, "fission 裂变分销") as step:
         from siyu.distribution.demo import install as install_fission
 
         step.ok = install_fission(db, principal)
-    with _timed(steps, "loyalty 会员积分优惠券") as step:
+    with _timed(steps, tell, "loyalty 会员积分优惠券") as step:
         from siyu.loyalty.demo import seed as seed_loyalty
 
         step.ok = seed_loyalty(db, principal)
-    with _timed(steps, "journeys 旅程SOP 60天") as step:
+    with _timed(steps, tell, "journeys 旅程SOP 60天") as step:
         from siyu.journeys.demo import run as run_journeys
 
-        step.ok = run_journeys(db, principal)
-    with _timed(steps, "score 评估") as step:
-        tell(step.name, 0, None)
+        step.ok = run_journeys(db, principal, on_day=_relay(tell, step.name))
+    with _timed(steps, tell, "score 评估") as step:
         summary = _score(db, run.workspace_id, data)
         step.records = summary.records
     summary.steps = steps
@@ -267,7 +265,7 @@ def _load(db: Database, run: _Run, folder: Path, progress: Progress | None) -> D
 
 
 def _relay(tell: Progress, step: str) -> Callable[[int, int | None], None]:
-    """The importer's (done, total) progress, reported under the step's name."""
+    """A step's (done, total) progress (rows imported, days simulated) under its name."""
     return lambda done, total: tell(step, done, total)
 
 

@@ -8,6 +8,7 @@ goes to repeat and loyal customers on the 8th of each month (a demo-sized audien
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -26,8 +27,16 @@ ENABLED = {
 }
 
 
-def run(db: Database, principal: Principal, sample: int = 2000, days: int = 60) -> int:
-    """Install, enable and run the demo SOPs; returns the number of steps executed."""
+def run(
+    db: Database,
+    principal: Principal,
+    sample: int = 2000,
+    days: int = 60,
+    on_day: Callable[[int, int], None] | None = None,
+) -> int:
+    """Install, enable and run the demo SOPs; returns the number of steps executed.
+
+    on_day(days passed, days) reports the simulation's progress."""
     with db.transaction() as session:
         journeys = {
             key: sops.install(session, principal, key, {**SANDBOX, **extra})
@@ -49,6 +58,6 @@ def run(db: Database, principal: Principal, sample: int = 2000, days: int = 60) 
             new = session.get(type(journeys["new_customer_48h"]), journeys["new_customer_48h"].id)
             assert new is not None
             engine.enter(session, new, entries)
-        return sim.run_until(db, clock, clock.now() + timedelta(days=days))
+        return sim.run_until(db, clock, clock.now() + timedelta(days=days), on_day=on_day)
     finally:
         set_clock(previous)

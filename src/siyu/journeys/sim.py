@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -107,13 +108,25 @@ def advance_to_next(db: Database, clock: SimulatedClock | FileClock, until: date
     return True
 
 
-def run_until(db: Database, clock: SimulatedClock, until: datetime, batch: int = 500) -> int:
-    """In this process: run journeys and the outbox, jumping time, until `until`; steps run."""
-    steps = 0
+def run_until(
+    db: Database,
+    clock: SimulatedClock,
+    until: datetime,
+    batch: int = 500,
+    on_day: Callable[[int, int], None] | None = None,
+) -> int:
+    """In this process: run journeys and the outbox, jumping time, until `until`; steps run.
+
+    on_day(days passed, days in all) is told each time the simulated date moves on."""
+    steps, start, told = 0, clock.now(), 0
+    days = (until - start).days
     while True:
         counts = run_journeys(db, batch)
         steps += counts.get("journey_steps", 0)
         busy = bool(counts) | bool(outbox.run_due(db, batch))
+        if on_day is not None and (clock.now() - start).days > told:
+            told = min((clock.now() - start).days, days)
+            on_day(told, days)
         if not busy and not advance_to_next(db, clock, until):
             if clock.now() < until:
                 clock.set(until)

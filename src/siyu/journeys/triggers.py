@@ -52,8 +52,14 @@ def on_events(session: Session, message: outbox.OutboxMessage) -> None:
     """Events arrived: enter event-triggered journeys, wake waits, count goals."""
     workspace_id = int(message.workspace_id or 0)
     ids, types = message.payload["customer_ids"], message.payload["types"]
-    events = _batch_events(session, workspace_id, ids, types, message.created_at)
-    for journey, definition in active_journeys(session, workspace_id, "event"):
+    journeys = active_journeys(session, workspace_id)
+    triggered = [(j, d) for j, d in journeys if j.trigger_type == "event"]
+    goals = {d.goal.event for _, d in journeys if d.goal is not None}
+    # Only the events some journey enters on or counts as a goal are read (a history import
+    # brings hundreds of thousands of views and messages that concern none).
+    wanted = sorted(({d.trigger.event for _, d in triggered} | goals) & set(types))
+    events = _batch_events(session, workspace_id, ids, wanted, message.created_at)
+    for journey, definition in triggered:
         trigger = definition.trigger
         entries = [
             (e.customer_id, f"event:{e.id}")
@@ -64,24 +70,29 @@ def on_events(session: Session, message: outbox.OutboxMessage) -> None:
         ]
         engine.enter(session, journey, entries)
     wake(session, workspace_id, ids, types)
-    for event_type in set(types):
+    for event_type in goals & set(wanted):
         revenue = {e.customer_id: e.amount_fen or 0 for e in events if e.type == event_type}
         converted(session, workspace_id, event_type, revenue)
 
 
 def _batch_events(
     session: Session, workspace_id: int, ids: list[int], types: list[str], emitted: datetime
-) -> list[Event]:
-    found: list[Event] = []
+) -> list[Any]:
+    """The batch's events of these types: (id, customer_id, type, occurred_at, properties,
+    amount_fen) rows, not entities (a batch may hold tens of thousands)."""
+    found: list[Any] = []
+    if not types:
+        return found
+    columns = (Event.id, Event.customer_id, Event.type, Event.occurred_at)
     for i in range(0, len(ids), CHUNK):
-        stmt = select(Event).where(
+        stmt = select(*columns, Event.properties, Event.amount_fen).where(
             Event.workspace_id == workspace_id,
             Event.customer_id.in_(ids[i : i + CHUNK]),
             Event.type.in_(types),
             Event.received_at >= emitted - BATCH_WINDOW,
             Event.received_at <= emitted,
         )
-        found += session.scalars(stmt.order_by(Event.id))
+        found += session.execute(stmt.order_by(Event.id)).all()
     return found
 
 
