@@ -112,3 +112,23 @@ def test_a_handlers_database_around_the_same_engine_reuses_the_child(db: Databas
         first = _pid(analytics)
     with Analytics(Database(db.engine)) as analytics:  # what lifecycle's database_of makes
         assert _pid(analytics) == first
+
+
+def test_a_snapshot_is_one_moment_and_leaves_no_copy_behind(db: Database, tenant: Tenant) -> None:
+    place(db, tenant.principal, [order(phone(1), "A1", 0, 100)])
+    with Analytics(db) as analytics, analytics.snapshot(["orders", "nowhere"]) as copied:
+        assert copied == ["orders"]
+        place(db, tenant.principal, [order(phone(2), "A2", 1, 200)])
+        assert analytics.query("SELECT COUNT(*) FROM orders") == [(1,)]
+        first = _pid(analytics)
+    with Analytics(db) as analytics:  # the same child, reading the live store again
+        assert _pid(analytics) == first
+        assert analytics.query("SELECT COUNT(*) FROM orders") == [(2,)]
+
+
+def test_a_table_over_the_limit_is_read_live(db: Database, tenant: Tenant) -> None:
+    place(db, tenant.principal, [order(phone(1), "A1", 0, 100), order(phone(2), "A2", 1, 200)])
+    with Analytics(db) as analytics, analytics.snapshot(["orders"], max_rows=1) as copied:
+        assert copied == []
+        place(db, tenant.principal, [order(phone(3), "A3", 2, 300)])
+        assert analytics.query("SELECT COUNT(*) FROM orders") == [(3,)]

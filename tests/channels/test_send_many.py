@@ -236,3 +236,39 @@ def test_a_failed_render_leaves_the_slot_free(
     ]
     drain(db)
     assert delivered_to(db, c) == ["消息 low"]
+
+
+def test_batch_delivery_records_each_outcome(
+    db: Database, tenant: Tenant, morning: SimulatedClock
+) -> None:
+    """One outbox batch: a touch is delivered, an unsubscribed one suppressed, a transactional
+    one to the same customer still delivered; each row records exactly its outcome."""
+    from siyu.channels import touches
+
+    p = tenant.principal
+    a, b = person(db, p, 1), person(db, p, 2)
+    first, second, receipt = batch(
+        db, p, [req(a, "d1"), req(b, "d2"), req(b, "d3", purpose="transactional")]
+    )
+    with db.transaction() as session:
+        touches.unsubscribe(session, p, b, "sandbox", "marketing")
+    morning.advance(minutes=1)
+    at = morning.now()
+    drain(db)
+    with db.transaction() as session:
+        messages = {
+            t: i for t, i in session.execute(select(SandboxMessage.touch_id, SandboxMessage.id))
+        }
+    rows = [touch(db, t.id) for t in (first, second, receipt)]
+    assert [
+        (t.status, t.reason, t.attempts, t.provider_message_id, t.sent_at, t.delivered_at)
+        for t in rows
+    ] == [
+        ("delivered", None, 1, f"sandbox-{messages[first.id]}", at, at),
+        ("suppressed", "unsubscribed", 0, None, None, None),
+        ("delivered", None, 1, f"sandbox-{messages[receipt.id]}", at, at),
+    ]
+    assert [t.updated_at for t in rows] == [at, at, at]
+    assert sorted(messages) == sorted([first.id, receipt.id])
+    drain(db)
+    assert [touch(db, t.id).attempts for t in (first, second, receipt)] == [1, 0, 1]

@@ -109,3 +109,47 @@ def test_two_workers_never_claim_the_same_message(engines, clock: SimulatedClock
     with db.transaction() as session:
         session.execute(OutboxMessage.__table__.delete())
     db.engine.dispose()
+
+
+def test_claim_leases_exactly_the_claimed_messages(db: Database, clock: SimulatedClock) -> None:
+    with db.transaction() as session:
+        for n in range(5):
+            outbox.enqueue(session, "test.ok", {"n": n})
+    ids = outbox.claim(db, limit=3, owner="w1")
+    with db.transaction() as session:
+        leases = session.execute(
+            select(OutboxMessage.id, OutboxMessage.locked_by, OutboxMessage.locked_until).order_by(
+                OutboxMessage.id
+            )
+        ).all()
+    lease_end = clock.now() + outbox.LEASE
+    assert len(ids) == 3
+    assert [(i, by, until) for i, by, until in leases if i in ids] == [
+        (i, "w1", lease_end) for i in ids
+    ]
+    assert [(by, until) for i, by, until in leases if i not in ids] == [(None, None)] * 2
+    assert outbox.claim(db, limit=10, owner="w2") == [i for i, _, _ in leases if i not in ids]
+
+
+def test_batch_handler_marks_only_what_it_finished(db: Database, clock: SimulatedClock) -> None:
+    """The batch's finished messages are done at once; the rest run one by one after it."""
+    batched: list[int] = []
+
+    def some(session: Session, messages: list[OutboxMessage]) -> set[int]:
+        batched.extend(m.payload["n"] for m in messages)
+        return {m.id for m in messages if m.payload["n"] % 2 == 0}
+
+    outbox.BATCH_HANDLERS["test.ok"] = some
+    try:
+        with db.transaction() as session:
+            for n in range(4):
+                outbox.enqueue(session, "test.ok", {"n": n})
+        assert outbox.run_due(db, 10) == {"done": 4}
+    finally:
+        outbox.BATCH_HANDLERS.pop("test.ok")
+    assert batched == [0, 1, 2, 3]
+    assert RUNS == [1, 3]
+    assert statuses(db) == [("done", 0)] * 4
+    with db.transaction() as session:
+        leased = session.scalars(select(OutboxMessage.locked_until)).all()
+    assert leased == [None] * 4

@@ -34,9 +34,16 @@ class Undo(Exception):
     """Raised to roll a transaction back after looking at what it wrote."""
 
 
+@pytest.mark.parametrize("snapshot", [full.SNAPSHOT, ()], ids=["copied", "read-through"])
 def test_engine_pass_equals_store_pass_and_writes_only_differences(
-    db: Database, clock: SimulatedClock, tenant: Tenant
+    db: Database,
+    clock: SimulatedClock,
+    tenant: Tenant,
+    snapshot: tuple[str, ...],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Whether the tables are copied into the engine (small stores) or read per query."""
+    monkeypatch.setattr(full, "SNAPSHOT", snapshot)
     ids = world(db, clock, tenant)
     with db.transaction() as session:
         definitions(session, tenant, ids)

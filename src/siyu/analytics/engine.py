@@ -18,9 +18,10 @@ other reader would. PostgreSQL is read over libpq in-process.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +34,8 @@ from siyu.analytics.portable import transpile
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 
+# Above this a copy of every column costs more than the passes' own narrow reads save.
+SNAPSHOT_MAX_ROWS = 500_000
 __all__ = ["Analytics", "AnalyticsQueryError", "AnalyticsUnavailable", "libpq_dsn"]
 
 
@@ -90,6 +93,18 @@ def setup_sql(db: Database) -> list[str]:
     return [f"LOAD {_literal(ext)}", f"ATTACH {dsn} AS {STORE} (TYPE postgres, READ_ONLY)"]
 
 
+def _rows(db: Database, table: str) -> int:
+    """A SQLite table's size from its largest rowid (one b-tree descent, not a count)."""
+    connection = db.engine.raw_connection()  # autocommit: no write lock (see children.py)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f'SELECT MAX(rowid) FROM "{table}"')
+        (found,) = cursor.fetchone() or (0,)
+        return int(found or 0)
+    finally:
+        connection.close()
+
+
 class Analytics:
     """DuckDB over one store, read-only; use as a context manager."""
 
@@ -120,6 +135,29 @@ class Analytics:
         if status != "ok":
             raise AnalyticsQueryError(answer)
         return answer
+
+    @contextlib.contextmanager
+    def snapshot(
+        self, tables: Iterable[str], max_rows: int = SNAPSHOT_MAX_ROWS
+    ) -> Iterator[list[str]]:
+        """On SQLite, copy these tables (those of at most max_rows rows) into DuckDB while the
+        block runs: a pass of many queries then reads each from SQLite once, not once per
+        query, and all of them see the same moment. Yields the tables copied."""
+        taken: list[str] = []
+        try:
+            if self._child is not None:
+                for table in tables:
+                    if table in self.tables and _rows(self.db, table) <= max_rows:
+                        self.execute(f'CREATE TEMP TABLE "{table}" AS SELECT * FROM main."{table}"')
+                        taken.append(table)
+            yield taken
+        finally:
+            try:
+                for table in taken:
+                    self.execute(f'DROP TABLE IF EXISTS temp."{table}"')
+            except (AnalyticsQueryError, AnalyticsUnavailable):
+                if self._child is not None:  # a copy left behind would shadow the live view
+                    self._child.clean = False
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run portable SQL (see portable.py) with `?` parameters; store tables are named

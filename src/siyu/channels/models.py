@@ -118,6 +118,9 @@ class Touch(IdMixin, WorkspaceMixin, TimestampMixin, Base):
         Index("ix_touch_provider_msg", "channel", "provider_message_id"),
     )
 
+    # No index of its own (migration 0011): the unique key and ix_touch_ws_* lead with it, and
+    # every touch inserted paid for one more index.
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspace.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customer.id"))
     channel: Mapped[str] = mapped_column(String(16))
     template_id: Mapped[int | None] = mapped_column(BigId, default=None)

@@ -20,9 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from siyu.channels import frequency
 from siyu.channels.configs import CACHE
@@ -31,7 +30,6 @@ from siyu.channels.models import (
     PENDING,
     PURPOSES,
     ChannelConfig,
-    ContactState,
     FrequencyPolicy,
     MessageTemplate,
     ShortLink,
@@ -39,9 +37,10 @@ from siyu.channels.models import (
 )
 from siyu.channels.rendering import MissingVariable, render_for_send
 from siyu.core import outbox
+from siyu.core.arrays import insert_unnest
 from siyu.core.auth import Principal, get_scoped
 from siyu.core.clock import now
-from siyu.core.db import bulk_insert, reserve_ids, table_of
+from siyu.core.db import bulk_insert, one_of, reserve_ids, table_of
 from siyu.core.errors import InvalidField
 from siyu.customers.models import Customer
 from siyu.lifecycle.models import CustomerMetrics
@@ -88,7 +87,7 @@ class _Facts:
     consent: dict[int, list[frequency.ConsentRow]]
     metrics: dict[int, CustomerMetrics]
     ours: dict[int, Touch]  # the batch's touches by id
-    states: dict[int, ContactState] = field(default_factory=dict)
+    tightened: dict[int, datetime | None] = field(default_factory=dict)  # locked ContactStates
     counted: dict[int, list[frequency.Counted]] = field(default_factory=dict)
 
 
@@ -125,7 +124,9 @@ def _check(request: SendRequest) -> None:
 def _existing(session: Session, workspace_id: int, keys: list[str]) -> dict[str, Touch]:
     if not keys:
         return {}
-    stmt = select(Touch).where(Touch.workspace_id == workspace_id, Touch.idempotency_key.in_(keys))
+    stmt = select(Touch).where(
+        Touch.workspace_id == workspace_id, one_of(session, Touch.idempotency_key, keys)
+    )
     return {t.idempotency_key: t for t in session.scalars(stmt)}
 
 
@@ -147,7 +148,7 @@ def _prepare(session: Session, principal: Principal, requests: list[SendRequest]
     for touch_id, r in zip(ids, requests, strict=True):
         customer = customers[r.customer_id]
         fields = template_fields(session, principal, r.template_id, r.content, templates)
-        touch = Touch(
+        touch = _transient(
             id=touch_id,
             workspace_id=principal.workspace_id,
             customer_id=customer.id,
@@ -173,11 +174,26 @@ def _prepare(session: Session, principal: Principal, requests: list[SendRequest]
     return news
 
 
+def _transient(**values: Any) -> Touch:
+    """A Touch that is never added to the session (it is inserted in bulk), made without the
+    ORM's per-attribute events: constructing it normally costs more than deciding it."""
+    touch: Touch = Touch._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    vars(touch).update(values)
+    return touch
+
+
+# What deciding and rendering read of a customer: phone, email and address are not decrypted
+# per touch (delivery's recipient, say, loads them on access).
+_RENDERED = "id workspace_id merged_into_id name gender city province birthday".split()
+
+
 def live_customers(session: Session, principal: Principal, ids: list[int]) -> dict[int, Customer]:
     """The caller's customers by requested id (NotFound otherwise); merged-away ones as their
     survivor, who is reached (and capped) instead."""
-    stmt = select(Customer).where(
-        Customer.workspace_id == principal.workspace_id, Customer.id.in_(sorted(set(ids)))
+    stmt = select(Customer).options(load_only(*(getattr(Customer, c) for c in _RENDERED)))
+    stmt = stmt.where(
+        Customer.workspace_id == principal.workspace_id,
+        one_of(session, Customer.id, sorted(set(ids))),
     )
     loaded = {c.id: c for c in session.scalars(stmt)}
     found = {}
@@ -227,7 +243,9 @@ def _decide_all(session: Session, principal: Principal, news: list[_New]) -> Non
     """Every decision of the batch, in request order, on what was read once."""
     ws = principal.workspace_id
     who = {n.touch.customer_id for n in news}
-    metrics_stmt = select(CustomerMetrics).where(CustomerMetrics.customer_id.in_(sorted(who)))
+    metrics_stmt = select(CustomerMetrics).where(
+        one_of(session, CustomerMetrics.customer_id, sorted(who))
+    )
     at, zone = now(), frequency.zone_of(session, ws)
     policy = cached(session, ("policy", ws), lambda: frequency.policy_of(session, ws))
     facts = _Facts(
@@ -255,7 +273,7 @@ def _decide_all(session: Session, principal: Principal, news: list[_New]) -> Non
         lo = frequency.slot_day(facts.at, facts.zone)
         hi = frequency.slot_day(facts.quiet or facts.at, facts.zone)
         locked = {n.touch.customer_id for n in marketing}
-        facts.states = frequency.lock_contacts(session, ws, locked)
+        facts.tightened = frequency.lock_contacts(session, ws, locked)
         facts.counted = frequency.counted_touches(session, locked, lo, hi)
     for n in news:
         if n.touch.status in PENDING:
@@ -290,8 +308,8 @@ def _decide_one(session: Session, facts: _Facts, n: _New) -> None:
             t.status, t.reason, t.defer_until = "deferred", "quiet_hours", facts.quiet
             t.slot_day = frequency.slot_day(facts.quiet, facts.zone)
         stage = metrics.lifecycle_stage if metrics else None
-        state = facts.states[t.customer_id]
-        daily, weekly, suffix = frequency.caps_for(facts.policy, state, stage)
+        tightened = facts.tightened[t.customer_id]
+        daily, weekly, suffix = frequency.caps_for(facts.policy, tightened, stage)
         window = facts.counted[t.customer_id]
         decision = frequency.decide(window, t.slot_day, t.priority, daily, weekly)
         if not decision.ok:
@@ -323,14 +341,14 @@ def _store(session: Session, news: list[_New]) -> set[int]:
     """Insert the touches (a key stored concurrently is skipped), then the displacements, links
     and deliveries of the ones stored; returns the stored ids."""
     table = table_of(Touch)
-    maker = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        maker(table)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
-        .returning(table.c.id)
-    )
     rows = [_row(n.touch) for n in news]
-    stored = set(session.scalars(stmt, rows))
+    unique = ("workspace_id", "idempotency_key")
+    if session.get_bind().dialect.name == "postgresql":
+        # One array statement: a multi-row VALUES costs psycopg a parse that grows with the batch.
+        stored = {r[0] for r in insert_unnest(session, table, rows, unique, ("id",))}
+    else:
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)
+        stored = set(session.scalars(stmt.returning(table.c.id), rows))
     links, deliveries = [], []
     for n in news:
         t = n.touch
@@ -350,8 +368,13 @@ def _store(session: Session, news: list[_New]) -> set[int]:
     return stored
 
 
+_COLUMNS = [(c.name, c.key) for c in table_of(Touch).columns]
+
+
 def _row(touch: Touch) -> dict[str, Any]:
-    return {c.name: getattr(touch, c.key) for c in table_of(Touch).columns}
+    # The instance's own dict: an instrumented getattr per column costs more than the insert.
+    values = vars(touch)
+    return {name: values.get(key) for name, key in _COLUMNS}
 
 
 def _displace(session: Session, victim_id: int, by: Touch) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Index, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from siyu.core.clock import now
-from siyu.core.db import Base, BigId, Database, UTCDateTime, bulk_insert, table_of
+from siyu.core.db import Base, BigId, Database, UTCDateTime, bulk_insert, one_of, table_of
 from siyu.core.models import IdMixin
 
 log = logging.getLogger(__name__)
@@ -179,8 +179,9 @@ def claim(db: Database, limit: int = 100, owner: str | None = None) -> list[int]
         if ids:
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
+                .where(one_of(session, OutboxMessage.id, ids))
                 .values(locked_until=t + LEASE, locked_by=owner)
+                .execution_options(synchronize_session=False)  # no instances were loaded
             )
     return ids
 
@@ -244,7 +245,7 @@ def run_batches(db: Database, ids: list[int]) -> set[int]:
             stmt = (
                 select(OutboxMessage)
                 .where(
-                    OutboxMessage.id.in_(ids),
+                    one_of(session, OutboxMessage.id, ids),
                     OutboxMessage.status == "pending",
                     OutboxMessage.topic.in_(list(BATCH_HANDLERS)),
                 )
@@ -259,7 +260,7 @@ def run_batches(db: Database, ids: list[int]) -> set[int]:
             if done:
                 session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(sorted(done)))
+                    .where(one_of(session, OutboxMessage.id, sorted(done)))
                     .values(status="done", done_at=now(), locked_until=None)
                     .execution_options(synchronize_session=False)
                 )

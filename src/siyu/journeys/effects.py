@@ -69,10 +69,46 @@ LATER: Result = ("pending", None, None)
 
 def send(ctx: Ctx, step: Any) -> Result:
     """Send through the channels domain; the touch says queued, suppressed (why) or deferred."""
+    return _now_or_later(ctx, step, send_later)
+
+
+def coupon(ctx: Ctx, step: Any) -> Result:
+    """Issue a coupon from a template through the promotions domain."""
+    return _now_or_later(ctx, step, coupon_later)
+
+
+def points(ctx: Ctx, step: Any) -> Result:
+    """Grant points through the loyalty domain (a non-member is skipped with the reason)."""
+    return _now_or_later(ctx, step, points_later)
+
+
+def _now_or_later(ctx: Ctx, step: Any, decide: Any) -> Result:
     if ctx.later is not None:
         ctx.later.append((ctx, step))
         return LATER
-    return send_later(ctx.session, [(ctx, step)])[0]
+    return list(decide(ctx.session, [(ctx, step)]))[0]
+
+
+def decide_later(session: Session, items: list[tuple[Ctx, Any]]) -> list[Result]:
+    """Decide the steps put off for the batch, one domain call per kind; results in order."""
+    by_kind: dict[str, list[int]] = {}
+    for i, (_, step) in enumerate(items):
+        by_kind.setdefault(step.type, []).append(i)
+    results: list[Result] = [LATER] * len(items)
+    for kind, indexes in by_kind.items():
+        decided = LATER_KINDS[kind](session, [items[i] for i in indexes])
+        for i, result in zip(indexes, decided, strict=True):
+            results[i] = result
+    return results
+
+
+def _groups(items: list[tuple[Ctx, Any]], *attrs: str) -> dict[tuple[Any, ...], list[int]]:
+    """Positions of the items by workspace and the step's named attributes."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, (ctx, step) in enumerate(items):
+        key = (ctx.principal.workspace_id, *(getattr(step, a) for a in attrs))
+        groups.setdefault(key, []).append(i)
+    return groups
 
 
 def send_later(session: Session, sends: list[tuple[Ctx, Any]]) -> list[Result]:
@@ -81,11 +117,8 @@ def send_later(session: Session, sends: list[tuple[Ctx, Any]]) -> list[Result]:
         from siyu.channels import service as channels
     except ImportError:
         return [("sent", "no_channels_domain", None)] * len(sends)
-    by_workspace: dict[int, list[int]] = {}
-    for i, (ctx, _) in enumerate(sends):
-        by_workspace.setdefault(ctx.principal.workspace_id, []).append(i)
     results: list[Result] = [LATER] * len(sends)
-    for indexes in by_workspace.values():
+    for indexes in _groups(sends).values():
         requests = [_request(channels, *sends[i]) for i in indexes]
         touches = channels.send_many(session, sends[indexes[0]][0].principal, requests)
         for i, touch in zip(indexes, touches, strict=True):
@@ -108,54 +141,62 @@ def _request(channels: Any, ctx: Ctx, step: Any) -> Any:
     )
 
 
-def coupon(ctx: Ctx, step: Any) -> Result:
-    """Issue a coupon from a template through the promotions domain."""
+def coupon_later(session: Session, items: list[tuple[Ctx, Any]]) -> list[Result]:
+    """Issue many coupon steps with one promotions call per workspace and template."""
     try:
         from siyu.promotions import service as promotions
     except ImportError:
-        return "skipped", "no_promotions_domain", None
-    issue = getattr(promotions, "issue_coupon", None)
-    if issue is None:
-        return "skipped", "no_promotions_domain", None
-    try:
-        with ctx.session.begin_nested():
-            issued = issue(
-                ctx.session,
-                ctx.principal,
-                template_id=step.template,
-                customer_id=ctx.customer_id,
-                idempotency_key=ctx.key,
-            )
-    except SiyuError as exc:
-        return "skipped", exc.code, None
-    return "done", None, f"coupon:{getattr(issued, 'id', '')}"
+        return [("skipped", "no_promotions_domain", None)] * len(items)
+    results: list[Result] = [LATER] * len(items)
+    for indexes in _groups(items, "template").values():
+        ctx, step = items[indexes[0]]
+        wants = [(items[i][0].customer_id, items[i][0].key) for i in indexes]
+        issued = _guarded(
+            session, len(wants), promotions.issue_coupons, ctx.principal, step.template, wants
+        )
+        for i, found in zip(indexes, issued, strict=True):
+            results[i] = _result(found, "coupon", getattr(found, "id", ""))
+    return results
 
 
-def points(ctx: Ctx, step: Any) -> Result:
-    """Grant points through the loyalty domain (a non-member is skipped with the reason)."""
+def points_later(session: Session, items: list[tuple[Ctx, Any]]) -> list[Result]:
+    """Grant many points steps with one loyalty call per workspace."""
     try:
         from siyu.loyalty import service as loyalty
     except ImportError:
-        return "skipped", "no_loyalty_domain", None
-    grant = getattr(loyalty, "grant_points", None)
+        return [("skipped", "no_loyalty_domain", None)] * len(items)
+    results: list[Result] = [LATER] * len(items)
+    for indexes in _groups(items).values():
+        grants = [
+            loyalty.Grant(ctx.customer_id, step.points, step.reason, ctx.key)
+            for ctx, step in (items[i] for i in indexes)
+        ]
+        principal = items[indexes[0]][0].principal
+        posted = _guarded(session, len(grants), loyalty.grant_many, principal, grants)
+        for i, found in zip(indexes, posted, strict=True):
+            results[i] = _result(found, "points", getattr(found, "transfer_id", ""))
+    return results
+
+
+def _guarded(session: Session, n: int, call: Any, *args: Any) -> list[Any]:
+    """A domain's batch call; an error refusing the whole call answers each item.
+
+    No savepoint: the batch calls refuse (whole or per item) before they write anything, and
+    any other error fails the engine's batch, which is then redone step by step.
+    """
     try:
-        with ctx.session.begin_nested():
-            if grant is not None:
-                entry = grant(
-                    ctx.session,
-                    ctx.principal,
-                    customer_id=ctx.customer_id,
-                    points=step.points,
-                    reason=step.reason,
-                    idempotency_key=ctx.key,
-                )
-            else:  # a positive adjustment, once per key
-                entry = loyalty.adjust(
-                    ctx.session, ctx.principal, ctx.customer_id, step.points, step.reason, ctx.key
-                )
+        return list(call(session, *args))
     except SiyuError as exc:
-        return "skipped", exc.code, None
-    return "done", None, f"points:{getattr(entry, 'transfer_id', getattr(entry, 'id', ''))}"
+        return [exc] * n
+
+
+def _result(found: Any, kind: str, ref: Any) -> Result:
+    if isinstance(found, SiyuError):
+        return "skipped", found.code, None
+    return "done", None, f"{kind}:{ref}"
+
+
+LATER_KINDS = {"send": send_later, "coupon": coupon_later, "points": points_later}
 
 
 def tag(ctx: Ctx, step: Any) -> Result:

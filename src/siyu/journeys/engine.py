@@ -2,16 +2,17 @@
 
 A timer names the step a run does next. The worker claims hundreds of due timers in one
 transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, the single writer lock on SQLite), walks each
-run through its instant steps up to the next wait or the end, decides the batch's sends in one
-call to the channels domain, and in the same transaction records every step (unique per run and
-step), deletes the claimed timers and writes the next. A worker killed at any moment rolls back
-whole: nothing is lost (the timers are still there) and nothing is done twice (the step rows and
-side effects went with the rollback, and the side effects carry the run+step idempotency key
-besides).
+run through its instant steps up to the next wait or the end, decides the batch's sends, coupons
+and points in one call to each domain, and in the same transaction records every step (unique
+per run and step), deletes the claimed timers and writes the next. A worker killed at any
+moment rolls back whole: nothing is lost (the timers are still there) and nothing is done twice
+(the step rows and side effects went with the rollback, and the side effects carry the run+step
+idempotency key besides).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time as clock_time
 from dataclasses import dataclass, field
@@ -21,9 +22,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from siyu.core.auth import system_principal
+from siyu.core.arrays import update_unnest
+from siyu.core.auth import Principal, system_principal
 from siyu.core.clock import now
-from siyu.core.db import Database, bulk_insert, table_of
+from siyu.core.db import Database, bulk_insert, one_of, table_of
 from siyu.journeys import conditions, effects
 from siyu.journeys.definition import BranchStep, ExitStep, SplitStep, WaitStep
 from siyu.journeys.entry import (  # noqa: F401  (enter, zone: re-exported for callers)
@@ -67,8 +69,8 @@ class Batch:
     runs: list[dict[str, Any]] = field(default_factory=list)
     done_timers: list[int] = field(default_factory=list)
     versions: dict[int, Compiled] = field(default_factory=dict)
-    # Sends the steps asked for, decided together at the end (effects.send_later), and the
-    # step rows their outcomes go to, in the same order.
+    # Sends, coupons and points the steps asked for, decided together at the end (one call
+    # per domain: effects.decide_later), and the step rows their outcomes go to, in order.
     sends: list[tuple[effects.Ctx, Any]] = field(default_factory=list)
     send_rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -148,10 +150,10 @@ def _run_batch(session: Session, is_postgres: bool, limit: int, careful: bool) -
 
 
 def _send(session: Session, batch: Batch) -> None:
-    """Decide the sends the steps asked for and record their outcomes on the step rows."""
+    """Decide the effects the steps put off and record their outcomes on the step rows."""
     if not batch.sends:
         return
-    results = effects.send_later(session, batch.sends)
+    results = effects.decide_later(session, batch.sends)
     for row, (outcome, reason, ref) in zip(batch.send_rows, results, strict=True):
         row["outcome"], row["ref"] = outcome, ref
         row["reason"] = None if reason is None else str(reason)[:64]
@@ -159,10 +161,16 @@ def _send(session: Session, batch: Batch) -> None:
     batch.send_rows.clear()
 
 
+@functools.lru_cache(maxsize=256)
+def _principal(workspace_id: int) -> Principal:
+    # Frozen, so one per workspace serves every step (building one per step showed in profiles).
+    return system_principal(workspace_id)
+
+
 def _advance(session: Session, timer: Any, at: datetime, batch: Batch) -> int:
     """Walk one run from its timer's step through instant steps to the next wait or the end."""
     version = compiled(session, timer.version_id, batch.versions)
-    principal = system_principal(timer.workspace_id)
+    principal = _principal(timer.workspace_id)
     key: str | None = timer.step_key
     woken = timer.woken_by
     variant = timer.variant
@@ -305,10 +313,17 @@ def _write(session: Session, batch: Batch) -> None:
     """Everything the batch did, in a few statements."""
     session.flush()  # side effects the steps added through the ORM
     if batch.done_timers:
-        session.execute(delete(JourneyTimer).where(JourneyTimer.id.in_(batch.done_timers)))
+        done = one_of(session, JourneyTimer.id, batch.done_timers)
+        session.execute(delete(JourneyTimer).where(done))
     bulk_insert(session, table_of(JourneyStep), batch.steps)
     bulk_insert(session, table_of(JourneyTimer), batch.timers)
-    if batch.runs:
+    if batch.runs and session.get_bind().dialect.name == "postgresql":
+        # One array statement: an executemany is a round trip's worth of work per run.
+        rows = [
+            {"id": r["b_id"], **{k: v for k, v in r.items() if k != "b_id"}} for r in batch.runs
+        ]
+        update_unnest(session, table_of(JourneyRun), "id", rows)
+    elif batch.runs:
         table = table_of(JourneyRun)
         stmt = (
             table.update()

@@ -14,7 +14,7 @@ from siyu.core import audit
 from siyu.core.auth import Principal, get_scoped, scoped
 from siyu.core.clock import now
 from siyu.core.errors import Conflict, InvalidField
-from siyu.journeys import cron, engine, validation
+from siyu.journeys import cron, engine, triggers, validation
 from siyu.journeys.definition import Definition
 from siyu.journeys.models import Journey, JourneyTask, JourneyVersion
 from siyu.workspaces.models import Role, Workspace
@@ -58,6 +58,7 @@ def update(session: Session, principal: Principal, journey_id: int, data: Any) -
     _publish(session, journey, definition)
     if journey.status == "active":
         journey.next_fire_at = first_fire(session, journey, definition, now())
+        triggers.schedules_changed()
     audit.record(session, principal, "journey.update", "journey", journey.id)
     return journey
 
@@ -99,6 +100,7 @@ def set_status(session: Session, principal: Principal, journey_id: int, status: 
     if status == "active" and journey.version_id is not None:
         definition = engine.compiled(session, journey.version_id).definition
         journey.next_fire_at = first_fire(session, journey, definition, now())
+        triggers.schedules_changed()
     audit.record(session, principal, f"journey.{status}", "journey", journey.id)
     session.flush()
     return journey

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -58,7 +60,7 @@ def on_events(session: Session, message: outbox.OutboxMessage) -> None:
     # Only the events some journey enters on or counts as a goal are read (a history import
     # brings hundreds of thousands of views and messages that concern none).
     wanted = sorted(({d.trigger.event for _, d in triggered} | goals) & set(types))
-    events = _batch_events(session, workspace_id, ids, wanted, message.created_at)
+    events = _batch_events(session, ids, wanted, message.created_at)
     for journey, definition in triggered:
         trigger = definition.trigger
         entries = [
@@ -76,7 +78,7 @@ def on_events(session: Session, message: outbox.OutboxMessage) -> None:
 
 
 def _batch_events(
-    session: Session, workspace_id: int, ids: list[int], types: list[str], emitted: datetime
+    session: Session, ids: list[int], types: list[str], emitted: datetime
 ) -> list[Any]:
     """The batch's events of these types: (id, customer_id, type, occurred_at, properties,
     amount_fen) rows, not entities (a batch may hold tens of thousands)."""
@@ -85,8 +87,9 @@ def _batch_events(
         return found
     columns = (Event.id, Event.customer_id, Event.type, Event.occurred_at)
     for i in range(0, len(ids), CHUNK):
+        # By customer alone (the batch's, of this workspace): with the workspace test SQLite
+        # reads the workspace's whole index to spare the ORDER BY's sort.
         stmt = select(*columns, Event.properties, Event.amount_fen).where(
-            Event.workspace_id == workspace_id,
             Event.customer_id.in_(ids[i : i + CHUNK]),
             Event.type.in_(types),
             Event.received_at >= emitted - BATCH_WINDOW,
@@ -220,20 +223,42 @@ def converted(session: Session, workspace_id: int, goal: str, revenue: dict[int,
     return count
 
 
+# Per store: (the store, monotonic time of the last tick, the soonest firing it saw). A worker
+# polls every few ms; a transaction each time just to find no schedule due was a third of an
+# idle poll. Changes made in another process are seen within RECHECK real seconds.
+_TICKED: dict[int, tuple[weakref.ref[Database], float, datetime | None]] = {}
+RECHECK = 1.0
+
+
 def tick_schedules(db: Database) -> int:
-    """Enter the audiences of scheduled journeys that are due; returns how many entered."""
+    """Enter the audiences of scheduled journeys that are due; returns how many entered.
+
+    Skipped (0) when the last tick, under RECHECK seconds ago, saw no firing due before now."""
+    if _recently_idle(db):
+        return 0
     entered = 0
+    scheduled = (Journey.status == "active", Journey.trigger_type == "schedule")
     with db.transaction() as session:
-        stmt = select(Journey).where(
-            Journey.status == "active",
-            Journey.trigger_type == "schedule",
-            Journey.next_fire_at <= now(),
-        )
+        stmt = select(Journey).where(*scheduled, Journey.next_fire_at <= now())
         if db.is_postgres:
             stmt = stmt.with_for_update(skip_locked=True)
         for journey in list(session.scalars(stmt)):
             entered += fire(session, journey)
+        soonest = session.scalar(select(func.min(Journey.next_fire_at)).where(*scheduled))
+    _TICKED[id(db)] = (weakref.ref(db), time.monotonic(), soonest)
     return entered
+
+
+def _recently_idle(db: Database) -> bool:
+    seen = _TICKED.get(id(db))
+    if seen is None or seen[0]() is not db or time.monotonic() - seen[1] >= RECHECK:
+        return False
+    return seen[2] is None or now() < seen[2]
+
+
+def schedules_changed() -> None:
+    """Forget what the last ticks saw (a journey was enabled or edited in this process)."""
+    _TICKED.clear()
 
 
 def fire(session: Session, journey: Journey) -> int:

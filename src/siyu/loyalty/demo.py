@@ -72,8 +72,7 @@ def seed(db: Database, principal: Principal, seed_value: int = 7) -> int:
 def _join(session: Session, principal: Principal, chunk: list[int], rng: random.Random) -> None:
     """Enroll a chunk of buyers, earn for all their orders in time order, spend some."""
     channels = {c: rng.choice(("wechat", "store", "tmall")) for c in chunk}
-    for customer_id in chunk:
-        service.enroll(session, principal, customer_id, channels[customer_id], True)
+    service.enroll_many(session, principal, [(c, channels[c]) for c in chunk], True)
     orders = session.scalars(
         select(Order.id)
         .where(Order.workspace_id == principal.workspace_id, Order.customer_id.in_(chunk))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
+from itertools import groupby
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.core.errors import SiyuError
 from siyu.ingest.models import Order, OrderLine, Refund
 from siyu.loyalty import ledger
+from siyu.loyalty.grants import credit_many
 from siyu.loyalty.ledger import Entry, Posted
 from siyu.loyalty.models import LoyaltyProgram, Member, PointsTransfer, Tier
 from siyu.loyalty.service import (
@@ -98,7 +102,7 @@ def _earn_chunk(session: Session, workspace_id: int, ids: list[int]) -> dict[int
         select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
     ):
         lines[line.order_id].append(line)
-    posted: dict[int, Posted] = {}
+    due: list[tuple[int, Entry, datetime | None]] = []
     for order in orders:
         member = members[order.customer_id]
         at = order.paid_at or order.ordered_at
@@ -116,11 +120,26 @@ def _earn_chunk(session: Session, workspace_id: int, ids: list[int]) -> dict[int
             channel=order.channel,
             detail={"paid_fen": order.paid_fen, "tier": member.tier_rank, "member_day": member_day},
         )
-        posted[order.id] = ledger.credit(
-            session, workspace_id, entry, expires_at(program.expiry, at, tz)
-        )
+        due.append((order.id, entry, expires_at(program.expiry, at, tz)))
+    posted = _credit_in_order(session, workspace_id, due)
     counted = dict.fromkeys(o.customer_id for o in orders if o.status in COUNTED)
     evaluate_many(session, workspace_id, [members[c] for c in counted])
+    return posted
+
+
+def _credit_in_order(
+    session: Session, workspace_id: int, due: list[tuple[int, Entry, datetime | None]]
+) -> dict[int, Posted]:
+    """Credit in the given order, a batch per run of the same expiry (points lapse at a year
+    end by default, so a run is usually a whole year of orders); order id -> posting."""
+    posted: dict[int, Posted] = {}
+    for expires, group in groupby(due, key=lambda d: d[2]):
+        run = list(group)
+        done = credit_many(session, workspace_id, [entry for _, entry, _ in run], expires)
+        for (order_id, _, _), result in zip(run, done, strict=True):
+            if isinstance(result, SiyuError):
+                raise result
+            posted[order_id] = result
     return posted
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,9 +14,11 @@ from siyu.core.auth import Principal, get_scoped, scoped
 from siyu.core.clock import now
 from siyu.core.db import table_of
 from siyu.core.errors import InvalidField, NotFound
-from siyu.customers.models import Consent, Customer
+from siyu.customers.models import Customer
 from siyu.loyalty import ledger
 from siyu.loyalty.accounts import ACCOUNTS, is_pg, rows_of
+from siyu.loyalty.enrollment import ENROLL_CHANNELS, enroll, enroll_many  # noqa: F401  (re-exported)
+from siyu.loyalty.grants import Grant, grant_many, grant_points  # noqa: F401  (re-exported)
 from siyu.loyalty.ledger import Entry, Posted
 from siyu.loyalty.models import LoyaltyProgram, Member, PointsTransfer, Tier
 from siyu.workspaces.models import Role, Workspace
@@ -31,7 +32,6 @@ DEFAULT_TIERS = (
     ("黑金", 1_000_000, 0, 200, 90, True, 500, 48, 80, True),
 )
 DEFAULT_ACTIONS = {"sign_in": 5, "review": 10, "share": 5, "join_group": 20}
-ENROLL_CHANNELS = ("tmall", "taobao", "jd", "youzan", "douyin", "wechat", "wecom", "store", "api")
 
 
 def workspace_tz(session: Session, workspace_id: int) -> str:
@@ -197,51 +197,6 @@ def _rules(session: Session, workspace_id: int) -> tuple[dict[str, int], str, st
     return row[0] or {}, row[1], row[2]
 
 
-def enroll(
-    session: Session, principal: Principal, customer_id: int, channel: str, consent: bool
-) -> tuple[Member, bool]:
-    """Free enrollment (0元入会) with the customer's recorded consent; (member, created)."""
-    principal.require(Role.operator)
-    customer = get_scoped(session, Customer, customer_id, principal)
-    if channel not in ENROLL_CHANNELS:
-        raise InvalidField("channel", "未知渠道", f"must be one of {', '.join(ENROLL_CHANNELS)}")
-    if consent is not True:
-        raise InvalidField("consent", "入会需要客户同意会员条款", "the customer must agree to join")
-    found = find_member(session, principal.workspace_id, customer.id)
-    if found is not None:
-        return found, False
-    get_program(session, principal.workspace_id)
-    t = now()
-    record = Consent(
-        workspace_id=principal.workspace_id,
-        customer_id=customer.id,
-        channel=channel,
-        purpose="membership",
-        granted=True,
-        source="enrollment",
-        at=t,
-    )
-    session.add(record)
-    session.flush()
-    member = Member(
-        workspace_id=principal.workspace_id,
-        customer_id=customer.id,
-        card_no=f"M{secrets.randbelow(10**11):011d}",
-        channel=channel,
-        consent_id=record.id,
-        enrolled_at=t,
-        tier_rank=0,
-        tier_since=t,
-    )
-    session.add(member)
-    session.flush()
-    audit.record(session, principal, "enroll", "loyalty_member", member.id, channel=channel)
-    from siyu.loyalty.tiers import evaluate
-
-    evaluate(session, principal.workspace_id, member)
-    return member, True
-
-
 # ---------------------------------------------------------------- points for callers
 
 
@@ -347,33 +302,6 @@ def award_action(
         raise InvalidField("action", "此行为没有积分奖励", f"no points for {action!r}")
     entry = Entry(customer_id, int(points), "bonus", f"action:{action}:{key}", reason=action)
     return ledger.credit(session, ws, entry, expires_at(policy, now(), tz), locked=locked)
-
-
-def grant_points(
-    session: Session,
-    principal: Principal,
-    customer_id: int,
-    points: int,
-    reason: str | None,
-    idempotency_key: str,
-) -> Posted:
-    """Bonus points from a journey step or a campaign, once per key (members only)."""
-    principal.require(Role.operator)
-    ledger.check_points(points)
-    if not idempotency_key or len(idempotency_key) > 112:
-        raise InvalidField("idempotency_key", "需要1到112个字符", "must be 1 to 112 characters")
-    require_member(session, principal, customer_id)
-    ws = principal.workspace_id
-    _, policy, tz = _rules(session, ws)
-    entry = Entry(
-        customer_id,
-        points,
-        "bonus",
-        f"grant:{idempotency_key}",
-        reason=(reason or "")[:256] or None,
-        actor=principal.actor,
-    )
-    return ledger.credit(session, ws, entry, expires_at(policy, now(), tz))
 
 
 def statement(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal, get_scoped, scoped
 from siyu.core.clock import now
+from siyu.core.db import reserve_ids, table_of
 from siyu.core.errors import Conflict, InvalidField, SiyuError
 from siyu.customers.models import Customer
 from siyu.promotions import codes
@@ -110,66 +111,183 @@ def issue_coupon(
     source: str = "journey",
 ) -> Coupon:
     """Issue one coupon once per key (what a journey step calls); limits and budget apply."""
+    result = issue_batch(session, principal, template_id, [(customer_id, idempotency_key)], source)
+    found, _ = result[0]
+    if isinstance(found, SiyuError):
+        raise found
+    return found
+
+
+Issued = tuple[Coupon | SiyuError, bool]  # the coupon or why not, and whether it is a replay
+
+
+def issue_batch(
+    session: Session,
+    principal: Principal,
+    template_id: int,
+    wants: Sequence[tuple[int, str]],
+    source: str,
+) -> list[Issued]:
+    """Issue coupons of one template, (customer, key) each once per key; results in order.
+
+    A few reads whatever the size: the keys already used, the template (locked), the
+    customers, what they hold of it; then the limits and the budget in request order, and
+    one insert. A refusal is that item's result, not an error; nothing is written for it.
+    A key repeated in the batch answers as its first use did (another customer: Conflict).
+    """
     principal.require(Role.operator)
-    if not idempotency_key or len(idempotency_key) > 112:
-        raise InvalidField("idempotency_key", "需要1到112个字符", "must be 1 to 112 characters")
-    key = f"{source}:{idempotency_key}"
-    found = session.scalars(
-        select(Coupon).where(
-            Coupon.workspace_id == principal.workspace_id, Coupon.idempotency_key == key
+    results: list[Issued | None] = [None] * len(wants)
+    keys: dict[str, int] = {}  # full key -> its first position
+    for i, (_, raw) in enumerate(wants):
+        if not raw or len(raw) > 112:
+            bad = InvalidField("idempotency_key", "需要1到112个字符", "must be 1 to 112 characters")
+            results[i] = (bad, False)
+        else:
+            keys.setdefault(f"{source}:{raw}", i)
+    stored = _by_keys(session, principal.workspace_id, list(keys))
+    fresh = [i for key, i in keys.items() if key not in stored]
+    if fresh:
+        _issue_fresh(session, principal, template_id, wants, fresh, source, results)
+    for i, (customer_id, raw) in enumerate(wants):
+        if results[i] is not None:
+            continue
+        key = f"{source}:{raw}"
+        found = stored.get(key)
+        if found is None:  # a repeat of a key issued (or refused) earlier in this batch
+            first, _ = results[keys[key]]  # type: ignore[misc]
+            same = wants[keys[key]][0] == customer_id
+            results[i] = (first, True) if same else (_reused(), False)
+        elif found.template_id != template_id or found.customer_id != customer_id:
+            results[i] = (_reused(), False)
+        else:
+            results[i] = (found, True)
+    return results  # type: ignore[return-value]
+
+
+def _reused() -> Conflict:
+    return Conflict(zh="此幂等键已用于另一张券", en="This key was used for another coupon")
+
+
+def _by_keys(session: Session, workspace_id: int, keys: list[str]) -> dict[str, Coupon]:
+    if not keys:
+        return {}
+    stmt = select(Coupon).where(
+        Coupon.workspace_id == workspace_id, Coupon.idempotency_key.in_(keys)
+    )
+    return {c.idempotency_key: c for c in session.scalars(stmt)}
+
+
+def _issue_fresh(
+    session: Session,
+    principal: Principal,
+    template_id: int,
+    wants: Sequence[tuple[int, str]],
+    fresh: list[int],
+    source: str,
+    results: list[Issued | None],
+) -> None:
+    """Decide and insert the coupons at positions `fresh` (keys not used before)."""
+    try:
+        template = _lock_template(session, principal, template_id)
+        _usable(template, now())
+    except SiyuError as exc:
+        for i in fresh:
+            results[i] = (exc, False)
+        return
+    who = sorted({wants[i][0] for i in fresh})
+    visible = set(
+        session.scalars(
+            scoped(select(Customer.id), Customer, principal).where(Customer.id.in_(who))
         )
-    ).first()
-    if found is not None:
-        if found.template_id != template_id or found.customer_id != customer_id:
-            raise Conflict(zh="此幂等键已用于另一张券", en="This key was used for another coupon")
-        return found
-    template = _lock_template(session, principal, template_id)
-    get_scoped(session, Customer, customer_id, principal)
-    return _issue(session, template, customer_id, key, source)
-
-
-def _issue(
-    session: Session, template: CouponTemplate, customer_id: int, key: str, source: str
-) -> Coupon:
+    )
+    held = _held(session, template.id, [c for c in who if c in visible])
     t = now()
     start, until = _window(template, t)
+    face = face_value(template)
+    made: list[Coupon] = []
+    for i in fresh:
+        customer_id, raw = wants[i]
+        refused = _refusal(session, principal, template, customer_id in visible, customer_id, held)
+        over = (
+            template.budget_fen is not None and template.committed_fen + face > template.budget_fen
+        )
+        if refused is None and over:
+            refused = CouponRefused("budget", "此券预算已用完", "This template's budget is used up")
+        if refused is not None:
+            results[i] = (refused, False)
+            continue
+        coupon = Coupon(
+            workspace_id=template.workspace_id,
+            template_id=template.id,
+            customer_id=customer_id,
+            code=codes.new_code(),
+            status="issued",
+            source=source,
+            idempotency_key=f"{source}:{raw}",
+            issued_at=t,
+            valid_from=start,
+            valid_until=until,
+        )
+        made.append(coupon)
+        held[customer_id] = held.get(customer_id, 0) + 1
+        template.issued_count += 1
+        template.committed_fen += face
+        results[i] = (coupon, False)
+    if len(made) > 1:  # ids up front: one plain insert, no RETURNING of every row
+        for coupon, new_id in zip(
+            made, reserve_ids(session, table_of(Coupon), len(made)), strict=True
+        ):
+            coupon.id = new_id
+    session.add_all(made)
+    session.flush()
+
+
+def _usable(template: CouponTemplate, t: datetime) -> None:
+    """Refuse a paused template or one whose validity has ended."""
+    _, until = _window(template, t)
     if not template.active:
         raise CouponRefused("inactive", "此券模板已停用", "This coupon template is paused")
     if until is not None and until <= t:
         raise CouponRefused("ended", "此券的有效期已结束", "This coupon's validity has ended")
-    held = session.scalar(
-        select(func.count(Coupon.id)).where(
-            Coupon.template_id == template.id,
-            Coupon.customer_id == customer_id,
+
+
+def _held(session: Session, template_id: int, customer_ids: list[int]) -> dict[int, int]:
+    """How many live (not void) coupons of the template each customer holds."""
+    if not customer_ids:
+        return {}
+    stmt = (
+        select(Coupon.customer_id, func.count(Coupon.id))
+        .where(
+            Coupon.template_id == template_id,
+            Coupon.customer_id.in_(customer_ids),
             Coupon.status != "void",
         )
+        .group_by(Coupon.customer_id)
     )
-    if (held or 0) >= template.per_customer_limit:
-        raise CouponRefused(
+    return {int(c): int(n) for c, n in session.execute(stmt)}
+
+
+def _refusal(
+    session: Session,
+    principal: Principal,
+    template: CouponTemplate,
+    visible: bool,
+    customer_id: int,
+    held: dict[int, int],
+) -> SiyuError | None:
+    """Why this customer cannot have one more (not found, or the per-customer limit)."""
+    if not visible:
+        try:
+            get_scoped(session, Customer, customer_id, principal)  # audits the attempt
+        except SiyuError as exc:
+            return exc
+    if held.get(customer_id, 0) >= template.per_customer_limit:
+        return CouponRefused(
             "limit",
             f"每人限领 {template.per_customer_limit} 张",
             "The per-customer limit is reached",
         )
-    face = face_value(template)
-    if template.budget_fen is not None and template.committed_fen + face > template.budget_fen:
-        raise CouponRefused("budget", "此券预算已用完", "This template's budget is used up")
-    coupon = Coupon(
-        workspace_id=template.workspace_id,
-        template_id=template.id,
-        customer_id=customer_id,
-        code=codes.new_code(),
-        status="issued",
-        source=source,
-        idempotency_key=key,
-        issued_at=t,
-        valid_from=start,
-        valid_until=until,
-    )
-    session.add(coupon)
-    template.issued_count += 1
-    template.committed_fen += face
-    session.flush()
-    return coupon
+    return None
 
 
 def issue_many(
@@ -182,39 +300,20 @@ def issue_many(
 ) -> dict[str, object]:
     """Issue to many customers (one key each per batch); refusals are counted, not fatal."""
     principal.require(Role.operator)
-    template = _lock_template(session, principal, template_id)
+    _lock_template(session, principal, template_id)  # a missing template refuses the whole call
     wanted = sorted(set(customer_ids))
-    visible = (
-        set(
-            session.scalars(
-                scoped(select(Customer.id), Customer, principal).where(Customer.id.in_(wanted))
-            )
-        )
-        if wanted
-        else set()
-    )
-    counts: dict[str, object] = {"issued": 0, "already": 0}
+    wants = [(c, f"{batch_key}:{c}") for c in wanted]
+    issued = already = 0
     refused: dict[str, int] = {}
-    for customer_id in wanted:
-        if customer_id not in visible:
-            refused["not_found"] = refused.get("not_found", 0) + 1
-            continue
-        key = f"{source}:{batch_key}:{customer_id}"
-        if session.scalar(
-            select(Coupon.id).where(
-                Coupon.workspace_id == principal.workspace_id, Coupon.idempotency_key == key
-            )
-        ):
-            counts["already"] = int(counts["already"]) + 1  # type: ignore[call-overload]
-            continue
-        try:
-            _issue(session, template, customer_id, key, source)
-        except CouponRefused as exc:
-            refused[exc.reason] = refused.get(exc.reason, 0) + 1
-            continue
-        counts["issued"] = int(counts["issued"]) + 1  # type: ignore[call-overload]
-    counts["refused"] = refused
-    return counts
+    for found, replay in issue_batch(session, principal, template_id, wants, source):
+        if isinstance(found, SiyuError):
+            reason = getattr(found, "reason", found.code)
+            refused[reason] = refused.get(reason, 0) + 1
+        elif replay:
+            already += 1
+        else:
+            issued += 1
+    return {"issued": issued, "already": already, "refused": refused}
 
 
 def segment_members(session: Session, principal: Principal, segment_id: int) -> list[int]:

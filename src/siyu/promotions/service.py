@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal, scoped
-from siyu.core.errors import NotFound
+from siyu.core.errors import NotFound, SiyuError
 from siyu.promotions import coupons
 from siyu.promotions.models import Coupon, CouponTemplate
 
@@ -19,14 +21,26 @@ def issue_coupon(
     idempotency_key: str,
 ) -> Coupon:
     """Issue one coupon once per key; the template by id or by its name (e.g. "满50减20")."""
-    return coupons.issue_coupon(
-        session,
-        principal,
-        _template(session, principal, template_id),
-        customer_id,
-        idempotency_key,
-        source="journey",
-    )
+    found = issue_coupons(session, principal, template_id, [(customer_id, idempotency_key)])[0]
+    if isinstance(found, SiyuError):
+        raise found
+    return found
+
+
+def issue_coupons(
+    session: Session,
+    principal: Principal,
+    template_id: int | str,
+    wants: Sequence[tuple[int, str]],
+) -> list[Coupon | SiyuError]:
+    """Issue coupons of one template, (customer, key) each once per key; in order, a refused
+    one as its error (journey steps call this for a whole batch of runs)."""
+    try:
+        template = _template(session, principal, template_id)
+    except SiyuError as exc:
+        return [exc] * len(wants)
+    issued = coupons.issue_batch(session, principal, template, wants, source="journey")
+    return [found for found, _ in issued]
 
 
 def _template(session: Session, principal: Principal, ref: int | str) -> int:

@@ -29,6 +29,18 @@ from siyu.segments.portable import render_statement
 from siyu.tags.models import CustomerTag, Tag
 
 Unit = tuple[str, int]  # ("tag", id) or ("segment", id)
+# What the rules and the differences read: copied into the engine once per pass where small
+# enough (on SQLite each query would otherwise read them again through the sqlite scanner).
+SNAPSHOT = (
+    "event",
+    "orders",
+    "order_line",
+    "identity",
+    "customer",
+    "customer_metrics",
+    "customer_tag",
+    "segment_member",
+)
 
 
 @dataclass
@@ -57,7 +69,7 @@ def refresh_all(db: Database, session: Session, workspace_id: int) -> FullPass:
     parsed: dict[Unit, Any] = {("tag", t.id): rules.parse_rule(t.rule) for t in tags}
     parsed |= {("segment", s.id): rules.parse_rule(s.rule) for s in segments}
     diffs: dict[Unit, tuple[list[int], list[int]]] = {}
-    with Analytics(db) as analytics:
+    with Analytics(db) as analytics, analytics.snapshot(SNAPSHOT):
         out.seconds["start"] = time.perf_counter() - started
 
         def value_of(name: str, percentile: int) -> Any:
