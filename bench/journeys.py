@@ -50,7 +50,7 @@ from sqlalchemy.exc import OperationalError  # noqa: E402
 
 import siyu.handlers  # noqa: E402, F401  (every domain's tables and handlers, as `siyu worker`)
 from siyu.core.clock import SimulatedClock, set_clock  # noqa: E402
-from siyu.core.db import bulk_insert, table_of  # noqa: E402
+from siyu.core.db import bulk_insert, refresh_statistics, table_of  # noqa: E402
 from siyu.customers.models import Customer  # noqa: E402
 from siyu.journeys import engine, service, sim, sops  # noqa: E402
 from siyu.journeys.models import Journey, JourneyRun, JourneyStep  # noqa: E402
@@ -81,6 +81,13 @@ def _populate(store, n: int) -> int:  # type: ignore[no-untyped-def]
             journey = session.get(Journey, journey_id)
             assert journey is not None
             engine.enter(session, journey, [(c, f"bench:{c}") for c in ids[i : i + 5000]])
+    # Statistics, as a live store has them (autovacuum's first pass would come a minute into
+    # the run): without them PostgreSQL plans the first batches over empty-looking tables.
+    with store.db.transaction() as session:
+        if store.kind == "postgresql":
+            session.execute(text("ANALYZE"))
+        else:
+            refresh_statistics(session)
     return journey_id
 
 
