@@ -208,9 +208,9 @@ class Store:
 class Postgres:
     """One throwaway PostgreSQL 15 server for the run; fresh databases on demand."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
         bindir = find_bindir() or Path("/usr/lib/postgresql/15/bin")
-        self.server = TempPostgres(bindir)
+        self.server = TempPostgres(bindir, settings)
         self.server.start()
         self._n = 0
 

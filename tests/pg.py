@@ -23,8 +23,9 @@ def find_bindir() -> Path | None:
 class TempPostgres:
     """initdb + postgres on a private socket directory; stopped at the end of the session."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        self.settings = settings or {}
         self.root = Path(tempfile.mkdtemp(prefix="siyu-pg-"))
         self.data = self.root / "data"
         self.port = 5432 + (os.getpid() % 1000) + 10000
@@ -64,6 +65,8 @@ class TempPostgres:
             "-c",
             "max_connections=200",
         ]
+        for name, value in self.settings.items():
+            options += ["-c", f"{name}={value}"]
         self.proc = subprocess.Popen(
             self._as_postgres(
                 str(self.bindir / "postgres"),
