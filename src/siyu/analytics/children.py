@@ -103,16 +103,21 @@ _SCHEMA = (
 )
 
 
-def schema_hash(db: Database) -> int:
-    """A hash of the store's table definitions (a migration moves it; views before it are stale)."""
-    # The driver's connection in autocommit: SQLAlchemy's begin would take the write lock.
+def read_sqlite(db: Database, sql: str) -> list[Any]:
+    """Rows of one read on the driver's connection in autocommit: SQLAlchemy's begin would take
+    the write lock (BEGIN IMMEDIATE), and wait behind a writer for a look at the catalog."""
     connection = db.engine.raw_connection()
     try:
         cursor = connection.cursor()
-        cursor.execute(_SCHEMA)
-        return hash(tuple(cursor.fetchall()))
+        cursor.execute(sql)
+        return list(cursor.fetchall())
     finally:
         connection.close()
+
+
+def schema_hash(db: Database) -> int:
+    """A hash of the store's table definitions (a migration moves it; views before it are stale)."""
+    return hash(tuple(read_sqlite(db, _SCHEMA)))
 
 
 def borrow(db: Database, setup: list[str]) -> Child:

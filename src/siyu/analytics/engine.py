@@ -95,14 +95,8 @@ def setup_sql(db: Database) -> list[str]:
 
 def _rows(db: Database, table: str) -> int:
     """A SQLite table's size from its largest rowid (one b-tree descent, not a count)."""
-    connection = db.engine.raw_connection()  # autocommit: no write lock (see children.py)
-    try:
-        cursor = connection.cursor()
-        cursor.execute(f'SELECT MAX(rowid) FROM "{table}"')
-        (found,) = cursor.fetchone() or (0,)
-        return int(found or 0)
-    finally:
-        connection.close()
+    (found,) = children.read_sqlite(db, f'SELECT MAX(rowid) FROM "{table}"')[0]
+    return int(found or 0)
 
 
 class Analytics:
