@@ -56,6 +56,13 @@ from siyu.journeys import engine, service, sim, sops  # noqa: E402
 from siyu.journeys.models import Journey, JourneyRun, JourneyStep  # noqa: E402
 
 STEPS_PER_RUN = 8
+# name: (store, workers, killed)
+CASES = {
+    "sqlite": ("sqlite", 1, False),
+    "pg1": ("postgresql", 1, False),
+    "pg2": ("postgresql", 2, False),
+    "pg2-kill": ("postgresql", 2, True),
+}
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 
@@ -110,7 +117,11 @@ def _ready(clock_file: Path, proc: subprocess.Popen[bytes]) -> bool:
 
 
 def _drive(  # type: ignore[no-untyped-def]
-    store, clock_file: Path, procs: list[subprocess.Popen[bytes]], kill_every: float | None
+    store,
+    journey_id: int,
+    clock_file: Path,
+    procs: list[subprocess.Popen[bytes]],
+    kill_every: float | None,
 ) -> tuple[float, int]:
     """Run the already started workers until every run finished; returns (seconds, kills).
 
@@ -126,7 +137,7 @@ def _drive(  # type: ignore[no-untyped-def]
     kills, started = 0, time.perf_counter()
     kill_at: dict[int, float] = {}
     try:
-        while _busy(store):
+        while _busy(store, journey_id):
             for i, proc in enumerate(procs if kill_every else []):
                 if proc.pid not in kill_at and _ready(clock_file, proc):
                     # Kill each worker a few seconds after it is up and working.
@@ -146,13 +157,36 @@ def _drive(  # type: ignore[no-untyped-def]
         set_clock(previous)
 
 
-def _busy(store) -> bool:  # type: ignore[no-untyped-def]
+def _busy(store, journey_id: int) -> bool:  # type: ignore[no-untyped-def]
     """Whether runs or background work remain (retried while SQLite's writer lock is held)."""
     while True:
         try:
-            return bool(sim.active_runs(store.db) or sim.pending_work(store.db))
+            return sim.busy(store.db, journey_id)
         except OperationalError:
             time.sleep(0.5)
+
+
+def _reset_statements(store) -> None:  # type: ignore[no-untyped-def]
+    with store.db.transaction() as session:
+        session.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        session.execute(text("SELECT pg_stat_statements_reset()"))
+
+
+def _print_statements(store, top: int = 15) -> None:  # type: ignore[no-untyped-def]
+    """The statements that took the most server time during the case."""
+    with store.db.transaction() as session:
+        found = session.execute(
+            text(
+                "SELECT total_exec_time, calls, rows, query FROM pg_stat_statements "
+                "ORDER BY total_exec_time DESC LIMIT :top"
+            ),
+            {"top": top},
+        ).all()
+    rows = [
+        [round(t / 1000, 2), c, r, round(t / c, 3), " ".join(q.split())[:100]]
+        for t, c, r, q in found
+    ]
+    print_table(["server s", "calls", "rows", "ms/call", "statement"], rows)
 
 
 def _check(store, journey_id: int, n: int) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
@@ -221,7 +255,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,000 customers")
     parser.add_argument("--customers", type=int, help="default 1,000,000 (2,000 with --quick)")
     parser.add_argument("--kill-every", type=float, default=3.0, help="seconds between kills")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}"
+    )
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="print each PostgreSQL case's statements by total time (pg_stat_statements)",
+    )
     args = parser.parse_args()
+    chosen = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if unknown := [c for c in chosen if c not in CASES]:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; the cases are {', '.join(CASES)}")
     if args.kill_every < 2 * engine.BUDGET:
         # A worker killed before its batch commits redoes it: kills this close may never let
         # one commit, and the kill case would not finish.
@@ -235,12 +280,14 @@ def main() -> None:
     # The run's tables grow from empty to tens of thousands of rows within a minute, which a
     # live store never does: autovacuum's default one-minute round would leave the planner
     # with the empty tables' statistics for the whole case (touches then found by seq scan).
-    pg = Postgres({"autovacuum_naptime": "1s"})
+    settings = {"autovacuum_naptime": "1s"}
+    if args.pg_statements:
+        settings["shared_preload_libraries"] = "pg_stat_statements"
+    pg = Postgres(settings)
     cases = [
-        ("sqlite", 1, None),
-        ("postgresql", 1, None),
-        ("postgresql", 2, None),
-        ("postgresql", 2, args.kill_every),
+        (kind, workers, args.kill_every if kill else None)
+        for name, (kind, workers, kill) in CASES.items()
+        if name in chosen
     ]
     rows: list[list[Any]] = []
     totals = {"lost": 0, "duplicates": 0, "cap_violations": 0}
@@ -256,12 +303,16 @@ def main() -> None:
                 store = open_store_at(kind, url, name)
                 previous = set_clock(SimulatedClock(START))
                 journey_id = _populate(store, n)
+                if args.pg_statements and kind == "postgresql":
+                    _reset_statements(store)
                 set_clock(previous)
-                seconds, kills = _drive(store, clock_file, procs, kill)
+                seconds, kills = _drive(store, journey_id, clock_file, procs, kill)
             finally:
                 for proc in procs:
                     proc.kill()
                     proc.wait()
+            if args.pg_statements and kind == "postgresql":
+                _print_statements(store)
             steps, lost, dups, caps = _check(store, journey_id, n)
             rate = steps / seconds
             label = f"{kind} x{workers}" + (f" SIGKILL/{kill:g}s" if kill else "")
@@ -280,7 +331,7 @@ def main() -> None:
         ["case", "steps", "seconds", "steps/s", "kills", "lost", "dup", "cap_viol"],
         rows,
     )
-    print("ratios to SQLite x1: " + ", ".join(f"{r[0]} {r[3] / base:.2f}" for r in rows))
+    print(f"ratios to {rows[0][0]}: " + ", ".join(f"{r[0]} {r[3] / base:.2f}" for r in rows))
     last_line("journeys", steps_per_s=round(best), **totals)
 
 

@@ -34,7 +34,8 @@ class OutboxMessage(IdMixin, Base):
     """A unit of background work; dedupe_key makes enqueueing idempotent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "run_at"),)
+    # Ends with id: the claim reads due messages in (run_at, id) order off the index.
+    __table_args__ = (Index("ix_outbox_due", "status", "run_at", "id"),)
 
     workspace_id: Mapped[int | None] = mapped_column(BigId, default=None)
     topic: Mapped[str] = mapped_column(String(64))
@@ -162,7 +163,8 @@ def worker_name() -> str:
 
 
 def claim(db: Database, limit: int = 100, owner: str | None = None) -> list[int]:
-    """Lease due messages to this worker; SKIP LOCKED lets several workers share PostgreSQL."""
+    """Lease due messages to this worker, the earliest due first; SKIP LOCKED lets several
+    workers share PostgreSQL."""
     owner = owner or worker_name()
     t = now()
     with db.transaction() as session:
@@ -170,7 +172,7 @@ def claim(db: Database, limit: int = 100, owner: str | None = None) -> list[int]
             select(OutboxMessage.id)
             .where(OutboxMessage.status == "pending", OutboxMessage.run_at <= t)
             .where(or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= t))
-            .order_by(OutboxMessage.id)
+            .order_by(OutboxMessage.run_at, OutboxMessage.id)
             .limit(limit)
         )
         if db.is_postgres:

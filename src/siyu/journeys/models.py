@@ -81,7 +81,8 @@ class JourneyTimer(IdMixin, WorkspaceMixin, Base):
     """A step of a run that is due at a time; the worker claims due timers in batches."""
 
     __tablename__ = "journey_timer"
-    __table_args__ = (Index("ix_journey_timer_due", "due_at"),)
+    # Ends with id: the claim reads the oldest due timers in (due_at, id) order off the index.
+    __table_args__ = (Index("ix_journey_timer_due", "due_at", "id"),)
 
     run_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("journey_run.id", ondelete="CASCADE"), index=True

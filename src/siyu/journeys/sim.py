@@ -54,14 +54,18 @@ class FileClock(Clock):
         self._now, self._read_at = when.astimezone(UTC), time.monotonic()
 
 
-def _outbox_next(db: Database) -> datetime | None:
-    """When pending background work can next be claimed (after its run_at and any lease)."""
+def _outbox_next(db: Database, at: datetime | None = None) -> datetime | None:
+    """When pending background work can next be claimed (after its run_at and any lease);
+    any instant at or before `at` once work unleased is due by then (leases not read)."""
     message = outbox.OutboxMessage
     with db.transaction() as session:
         stmt = select(func.min(message.run_at)).where(
             message.status == "pending", message.locked_until.is_(None)
         )
         free = session.scalar(stmt)
+        if free is not None and at is not None and free <= at:
+            return free
+        # No index serves this (one on locked_until would slow every lease): read it last.
         leased = session.scalar(
             select(func.min(message.locked_until)).where(
                 message.status == "pending", message.locked_until.is_not(None)
@@ -73,13 +77,25 @@ def _outbox_next(db: Database) -> datetime | None:
 
 def outbox_due(db: Database, at: datetime) -> bool:
     """Whether background work is pending that a worker may claim now."""
-    due = _outbox_next(db)
+    due = _outbox_next(db, at)
     return due is not None and due <= at
 
 
 def pending_work(db: Database) -> bool:
     """Whether any background work is still pending (due or not)."""
     return _outbox_next(db) is not None
+
+
+def busy(db: Database, journey_id: int) -> bool:
+    """Whether the journey has a run in flight or background work is pending (cheap enough to
+    poll: an index probe, where counting the active runs reads all of them)."""
+    stmt = select(JourneyRun.id).where(
+        JourneyRun.journey_id == journey_id, JourneyRun.status == "active"
+    )
+    with db.transaction() as session:
+        if session.scalar(stmt.limit(1)) is not None:
+            return True
+    return pending_work(db)
 
 
 def active_runs(db: Database) -> int:
@@ -95,7 +111,9 @@ def advance_to_next(db: Database, clock: SimulatedClock | FileClock, until: date
     at = clock.now()
     with db.transaction() as session:
         due = engine.next_due(session)
-    work = _outbox_next(db)
+    if due is not None and due <= at:
+        return True
+    work = _outbox_next(db, at)
     found = [t for t in (due, work) if t is not None]
     if not found:
         return False
