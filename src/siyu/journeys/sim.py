@@ -56,7 +56,7 @@ class FileClock(Clock):
 
 def _outbox_next(db: Database, at: datetime | None = None) -> datetime | None:
     """When pending background work can next be claimed (after its run_at and any lease);
-    any instant at or before `at` once work unleased is due by then (leases not read)."""
+    given `at`, it answers as soon as unleased work is due by then, without reading leases."""
     message = outbox.OutboxMessage
     with db.transaction() as session:
         stmt = select(func.min(message.run_at)).where(
@@ -88,7 +88,7 @@ def pending_work(db: Database) -> bool:
 
 def busy(db: Database, journey_id: int) -> bool:
     """Whether the journey has a run in flight or background work is pending (cheap enough to
-    poll: an index probe, where counting the active runs reads all of them)."""
+    poll: it stops at the first active run, where counting reads every one)."""
     stmt = select(JourneyRun.id).where(
         JourneyRun.journey_id == journey_id, JourneyRun.status == "active"
     )
