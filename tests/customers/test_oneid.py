@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from siyu.core.db import Database
 from siyu.customers.models import Customer, Identity, MergeRecord, MergeSuggestion
-from siyu.ingest.models import Event, Order
+from siyu.ingest.models import MAX_FEN, Event, Order
 from siyu.workspaces.models import Workspace
 from tests.conftest import Tenant
 
@@ -106,6 +106,27 @@ def test_one_person_across_tmall_and_wechat_is_one_customer(
         headers=tenant.headers,
     )
     assert [c["id"] for c in found.json()["items"]] == [placed.json()["customer_id"]]
+
+
+def test_an_order_above_the_amount_limit_is_refused_and_nothing_is_stored(
+    client: TestClient, db: Database, tenant: Tenant
+) -> None:
+    over = order("TM9", {"phone": "13812345678"}, paid=MAX_FEN + 1)
+    refused = client.post("/api/v1/orders", json=over, headers=tenant.headers)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "validation_error"
+    fields = {e["field"] for e in refused.json()["errors"]}
+    assert fields == {"total_fen", "paid_fen", "lines.0.unit_price_fen", "lines.0.amount_fen"}
+    assert live_customers(db) == []
+    at_limit = client.post(
+        "/api/v1/orders",
+        json=order("TM10", {"phone": "13812345678"}, paid=MAX_FEN),
+        headers=tenant.headers,
+    )
+    assert at_limit.status_code == 201, at_limit.text
+    result = send(client, tenant, event("big", {"phone": "13812345678"}, amount_fen=MAX_FEN + 1))
+    assert result["results"][0]["status"] == "rejected"
+    assert [e["field"] for e in result["results"][0]["errors"]] == ["amount_fen"]
 
 
 def test_a_record_with_two_strong_ids_merges_and_nothing_is_lost_or_doubled(

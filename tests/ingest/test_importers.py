@@ -15,7 +15,7 @@ from siyu.core.errors import Forbidden
 from siyu.customers.models import Customer, Identity
 from siyu.ingest.importers import ImportInterrupted, import_file
 from siyu.ingest.layouts import MissingColumns, UnknownLayout
-from siyu.ingest.models import ImportJob, Order, OrderLine
+from siyu.ingest.models import MAX_FEN, ImportJob, Order, OrderLine
 from siyu.ingest.readers import ImportFileError
 from siyu.workspaces.models import Role
 from tests.conftest import Tenant
@@ -253,6 +253,38 @@ def test_bad_rows_are_reported_with_masked_pii_and_good_rows_kept(
     assert [x[0] for x in state["lines"]] == ["2001", "2010"]
     assert state["customers"] == 2
     assert jobs(db, tenant.workspace_id) == [("tmall", "completed", 10, 2, 8, 0)]
+
+
+def test_an_amount_above_the_limit_is_reported_and_the_rest_kept(
+    db: Database, tenant: Tenant, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "tmall.csv",
+        TMALL_HEADERS,
+        [
+            tmall_row("3001", "at_limit", "13812345678", paid="100000000.00", total="100000000.00"),
+            tmall_row("3002", "over", "13812345679", paid="99.00", total="100000000.01"),
+            tmall_row("3003", "ok", "13700000000"),
+        ],
+    )
+    result = import_file(db, tenant.principal, path)
+    assert (result.rows, result.ok, result.failed, result.duplicate) == (3, 2, 1, 0)
+    assert result.report is not None
+    assert read_report(result.report) == [
+        REPORT_HEADER,
+        [
+            "3",
+            "总金额",
+            "100000000.01",
+            "金额超过上限（1亿元）",
+            "amount is above the limit of 100,000,000 yuan",
+        ],
+    ]
+    state = snapshot(db, tenant.workspace_id)
+    assert [o[1] for o in state["orders"]] == ["3001", "3003"]
+    with db.transaction() as session:
+        paid = session.scalar(select(Order.paid_fen).where(Order.external_id == "3001"))
+    assert paid == MAX_FEN
 
 
 def test_same_phone_on_tmall_and_jd_is_one_customer_and_jd_rows_make_one_order(

@@ -33,6 +33,9 @@ EVENT_TYPES = (
     "lifecycle_stage_changed",
 )
 CHANNELS = ("tmall", "taobao", "jd", "youzan", "douyin", "wechat", "wecom", "store", "api")
+# 1亿元: an order, line, refund or event amount above it is a slip (a unit or a stray digit),
+# and one such amount would swamp every sum, RFM score and tier it reaches.
+MAX_FEN = 10_000_000_000
 ORDER_STATUSES = (
     "created",
     "paid",

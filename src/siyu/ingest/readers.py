@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from siyu.core.errors import ValidationFailed
+from siyu.ingest.models import MAX_FEN
 
 Cell = str | datetime | None
 BLOCK = 1 << 20
@@ -202,6 +203,7 @@ class CellError(Exception):
         self.en = en
 
 
+_TOO_MUCH = ("金额超过上限（1亿元）", "amount is above the limit of 100,000,000 yuan")
 _MONEY_JUNK = re.compile(r"[¥￥,，\s]|元$")
 TWO_PLACES = Decimal("0.01")
 
@@ -219,7 +221,17 @@ def parse_yuan(value: str) -> int:
         raise CellError("金额不能为负数", "amount cannot be negative")
     if amount != amount.quantize(TWO_PLACES):
         raise CellError("金额最多两位小数", "amount has more than 2 decimals")
+    if amount * 100 > MAX_FEN:
+        raise CellError(*_TOO_MUCH)
     return int(amount * 100)
+
+
+def parse_fen(value: str) -> int:
+    """Whole fen, as parse_int, up to the limit."""
+    fen = parse_int(value)
+    if fen > MAX_FEN:
+        raise CellError(*_TOO_MUCH)
+    return fen
 
 
 def parse_int(value: str, *, positive: bool = False) -> int:

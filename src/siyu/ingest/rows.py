@@ -19,6 +19,7 @@ from siyu.ingest.models import CHANNELS, ORDER_STATUSES
 from siyu.ingest.readers import (
     Cell,
     CellError,
+    parse_fen,
     parse_int,
     parse_time,
     parse_yuan,
@@ -133,7 +134,7 @@ class RowParser:
         elif fld.endswith("_yuan"):
             row.values[fld.removesuffix("_yuan")] = parse_yuan(text)
         elif fld.endswith("_fen"):
-            row.values[fld.removesuffix("_fen")] = parse_int(text)
+            row.values[fld.removesuffix("_fen")] = parse_fen(text)
         elif fld == "quantity":
             row.values[fld] = parse_int(text, positive=True)
         elif fld == "status":

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from siyu.ingest.models import CHANNELS, EVENT_TYPES, ORDER_STATUSES
+from siyu.ingest.models import CHANNELS, EVENT_TYPES, MAX_FEN, ORDER_STATUSES
 
-Fen = Field(ge=0, strict=True, description="Money in fen (分), a whole number")
+Fen = Field(ge=0, le=MAX_FEN, strict=True, description="Money in fen (分), a whole number")
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 OrderStatus = Literal[ORDER_STATUSES]  # type: ignore[valid-type]
@@ -39,7 +39,7 @@ class EventIn(BaseModel):
     identifiers: dict[str, str] = Field(min_length=1)
     source: str = Field(default="api", max_length=32)
     name: str | None = Field(default=None, max_length=64)
-    amount_fen: int | None = Field(default=None, ge=0, strict=True)
+    amount_fen: int | None = Field(default=None, ge=0, le=MAX_FEN, strict=True)
     properties: dict[str, Any] = Field(default_factory=dict)
     attributes: Attributes | None = None
 
@@ -125,7 +125,7 @@ class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(min_length=1, max_length=64)
-    amount_fen: int = Field(gt=0, strict=True)
+    amount_fen: int = Field(gt=0, le=MAX_FEN, strict=True)
     reason: str | None = Field(default=None, max_length=256)
     lines: list[RefundLineIn] = Field(default_factory=list)
 
