@@ -117,12 +117,11 @@ def _deliver_sandbox(session: Session, workspace_id: int, touches: list[tuple[in
     ready, changes = [], []
     later: list[tuple[dict[str, Any], int | None, str | None, datetime | None]] = []
     for r in found:
-        if r.defer_until is not None and r.defer_until > at:
+        verdict = _verdict(r, consent, at)
+        if verdict is _LATER:
             later.append(({"touch_id": r.id}, workspace_id, None, r.defer_until))
-            continue
-        block = frequency.block_of(consent.get(r.customer_id, []), r.channel, r.purpose)
-        if block:
-            changes.append({**_state(r, at), "status": "suppressed", "reason": block})
+        elif verdict:
+            changes.append({**_state(r, at), "status": "suppressed", "reason": verdict})
         else:
             ready.append(r)
     provider = SandboxProvider(sandbox_setup(session, workspace_id))
@@ -154,14 +153,36 @@ def _state(row: Any, at: datetime) -> dict[str, Any]:
 
 def _sent(state: dict[str, Any], sent: Sent) -> dict[str, Any]:
     """`record_sent` on a row's state."""
-    state["status"] = "delivered" if sent.delivered else "sent"
-    state["provider_message_id"] = sent.message_id[:128]
-    state["sent_at"] = state["updated_at"]
-    state["reason"] = state["detail"] = None
-    if sent.delivered:
-        state["delivered_at"] = state["sent_at"]
-    state["attempts"] += 1
+    state.update(_sent_values(sent, state["updated_at"], state["attempts"]))
     return state
+
+
+def _sent_values(sent: Sent, at: datetime, attempts: int) -> dict[str, Any]:
+    """What the provider taking a touch changes: sent, or delivered when acceptance is."""
+    values = {
+        "status": "delivered" if sent.delivered else "sent",
+        "provider_message_id": sent.message_id[:128],
+        "sent_at": at,
+        "reason": None,
+        "detail": None,
+        "attempts": attempts + 1,
+    }
+    if sent.delivered:
+        values["delivered_at"] = at
+    return values
+
+
+_LATER = "later"
+
+
+def _verdict(
+    touch: Any, consent: dict[int, list[frequency.ConsentRow]], at: datetime
+) -> str | None:
+    """_LATER while deferred, the reason consent blocks it, or None: send it now (a Touch or a
+    plain row with its columns)."""
+    if touch.defer_until is not None and touch.defer_until > at:
+        return _LATER
+    return frequency.block_of(consent.get(touch.customer_id, []), touch.channel, touch.purpose)
 
 
 def _ready(session: Session, workspace_id: int, touches: list[tuple[int, int]]) -> list[Touch]:
@@ -181,14 +202,14 @@ def _ready(session: Session, workspace_id: int, touches: list[tuple[int, int]]) 
     consent = frequency.consent_rows(session, workspace_id, who, channels)
     ready, at = [], now()
     for touch in found:
-        if touch.defer_until is not None and touch.defer_until > at:
+        verdict = _verdict(touch, consent, at)
+        if verdict is _LATER:
+            assert touch.defer_until is not None
             requeue(session, touch, touch.defer_until)
-            continue
-        block = frequency.block_of(consent.get(touch.customer_id, []), touch.channel, touch.purpose)
-        if block:
-            touch.status, touch.reason = "suppressed", block
-            continue
-        ready.append(touch)
+        elif verdict:
+            touch.status, touch.reason = "suppressed", verdict
+        else:
+            ready.append(touch)
     return ready
 
 
@@ -236,13 +257,8 @@ def _outgoing(
 
 def record_sent(touch: Touch, sent: Sent) -> None:
     """The provider took it: sent, or delivered when acceptance is delivery."""
-    touch.status = "delivered" if sent.delivered else "sent"
-    touch.provider_message_id = sent.message_id[:128]
-    touch.sent_at = now()
-    touch.reason = touch.detail = None
-    if sent.delivered:
-        touch.delivered_at = touch.sent_at
-    touch.attempts += 1
+    for column, value in _sent_values(sent, now(), touch.attempts).items():
+        setattr(touch, column, value)
 
 
 def record_failure(session: Session, touch: Touch, exc: ProviderError) -> None:
