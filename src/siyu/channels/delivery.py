@@ -22,7 +22,6 @@ from siyu.channels.models import PENDING, ChannelConfig, RateBucket, Touch
 from siyu.channels.providers import Outgoing, ProviderError, ProviderSetup, Sent, provider_for
 from siyu.channels.providers.sandbox import SandboxProvider
 from siyu.core import outbox
-from siyu.core.arrays import update_unnest
 from siyu.core.clock import now
 from siyu.core.db import bulk_update, one_of, table_of
 from siyu.core.outbox import OutboxMessage
@@ -130,10 +129,7 @@ def _deliver_sandbox(session: Session, workspace_id: int, touches: list[tuple[in
     for r, sent in zip(ready, provider.send_many(outs), strict=True):
         changes.append(_sent(_state(r, at), sent))
     outbox.enqueue_many(session, DELIVER, later)
-    if session.get_bind().dialect.name == "postgresql":
-        update_unnest(session, table_of(Touch), "id", changes)
-    else:
-        bulk_update(session, table_of(Touch), "id", changes)
+    bulk_update(session, table_of(Touch), "id", changes)
 
 
 def _state(row: Any, at: datetime) -> dict[str, Any]:

@@ -276,7 +276,8 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
 
 
 def bulk_update(session: Session, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
-    """UPDATE many rows by one key column; every row has the same keys (driver executemany).
+    """UPDATE many rows by one key column; every row has the same keys (driver executemany;
+    on PostgreSQL one array statement, where an executemany is a round trip's work per row).
 
     The columns' own conversions apply (encryption, datetimes), as in bulk_insert.
     """
@@ -284,20 +285,17 @@ def bulk_update(session: Session, table: Table, key: str, rows: Sequence[dict[st
         return
     conn = session.connection()
     dialect = conn.dialect
+    if dialect.name == "postgresql":
+        from siyu.core.arrays import update_unnest  # arrays builds on this module
+
+        return update_unnest(session, table, key, rows)
     names = [n for n in rows[0] if n != key] + [key]
     converters = _converters(dialect, [table.c[n].type for n in names])
     tuples = _converted(rows, names, converters, [])
     quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.name == "sqlite" else "%s"
-    sets = ", ".join(f"{quote(n)} = {mark}" for n in names[:-1])
+    sets = ", ".join(f"{quote(n)} = ?" for n in names[:-1])
     name = dialect.identifier_preparer.format_table(table)
-    sql = f"UPDATE {name} SET {sets} WHERE {quote(key)} = {mark}"
-    if dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur:
-            cur.executemany(sql, tuples)
-        return
+    sql = f"UPDATE {name} SET {sets} WHERE {quote(key)} = ?"
     conn.exec_driver_sql(sql, tuples)
 
 

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from siyu.core.arrays import update_unnest
 from siyu.core.auth import Principal, system_principal
 from siyu.core.clock import now
-from siyu.core.db import Database, bulk_insert, one_of, table_of
+from siyu.core.db import Database, bulk_insert, bulk_update, one_of, table_of
 from siyu.journeys import conditions, effects
 from siyu.journeys.definition import BranchStep, ExitStep, SplitStep, WaitStep
 from siyu.journeys.entry import (  # noqa: F401  (enter, zone: re-exported for callers)
@@ -240,7 +239,7 @@ def _run_row(
     finished: datetime | None = None,
 ) -> dict[str, Any]:
     return {
-        "b_id": run_id,
+        "id": run_id,
         "status": status,
         "step_key": step_key,
         "waiting_for": waiting_for,
@@ -317,26 +316,7 @@ def _write(session: Session, batch: Batch) -> None:
         session.execute(delete(JourneyTimer).where(done))
     bulk_insert(session, table_of(JourneyStep), batch.steps)
     bulk_insert(session, table_of(JourneyTimer), batch.timers)
-    if batch.runs and session.get_bind().dialect.name == "postgresql":
-        # One array statement: an executemany is a round trip's worth of work per run.
-        rows = [
-            {"id": r["b_id"], **{k: v for k, v in r.items() if k != "b_id"}} for r in batch.runs
-        ]
-        update_unnest(session, table_of(JourneyRun), "id", rows)
-    elif batch.runs:
-        table = table_of(JourneyRun)
-        stmt = (
-            table.update()
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("status"),
-                step_key=bindparam("step_key"),
-                waiting_for=bindparam("waiting_for"),
-                variant=bindparam("variant"),
-                finished_at=bindparam("finished_at"),
-            )
-        )
-        session.connection().execute(stmt, batch.runs)
+    bulk_update(session, table_of(JourneyRun), "id", batch.runs)
 
 
 def next_due(session: Session) -> datetime | None:
