@@ -28,6 +28,7 @@ from siyu.loyalty import ledger
 from siyu.loyalty.accounts import ACCOUNTS, LOTS, MEMBERS, is_pg
 from siyu.loyalty.ledger import TRANSFERS, Entry, Posted
 from siyu.loyalty.postings import transfer_values
+from siyu.loyalty.program import expires_at, rules
 from siyu.workspaces.models import Role
 
 _BALANCES = (
@@ -66,8 +67,6 @@ def grant_many(
 ) -> list[Posted | SiyuError]:
     """Grant points to many customers, each once per key; results in order (a refused grant
     as its error: bad points or key, not a member, not found; nothing is written for it)."""
-    from siyu.loyalty.service import _rules, expires_at
-
     principal.require(Role.operator)
     results: list[Posted | SiyuError | None] = [_invalid(g) for g in grants]
     todo = [i for i, r in enumerate(results) if r is None]
@@ -88,7 +87,7 @@ def grant_many(
             entries.append((i, entry))
     if entries:
         ws = principal.workspace_id
-        _, policy, tz = _rules(session, ws)
+        _, policy, tz = rules(session, ws)
         wanted = [e for _, e in entries]
         posted = credit_many(session, ws, wanted, expires_at(policy, now(), tz))
         for (i, _), done in zip(entries, posted, strict=True):
