@@ -93,6 +93,27 @@ def test_missing_wrong_and_revoked_keys_are_401(
     assert customers_in(db) == 0
 
 
+def test_last_used_is_kept_to_the_minute_not_rewritten_every_request(
+    client: TestClient, db: Database, tenant: Tenant, clock: SimulatedClock
+) -> None:
+    def last_used() -> object:
+        with db.transaction() as session:
+            return session.scalars(
+                select(ApiKey.last_used_at).where(ApiKey.workspace_id == tenant.workspace_id)
+            ).one()
+
+    assert last_used() is None
+    first = clock.now()
+    assert client.get("/api/v1/api-keys", headers=tenant.headers).status_code == 200
+    assert last_used() == first
+    clock.advance(minutes=0.5)
+    assert client.get("/api/v1/api-keys", headers=tenant.headers).status_code == 200
+    assert last_used() == first
+    later = clock.advance(minutes=0.5)
+    assert client.get("/api/v1/api-keys", headers=tenant.headers).status_code == 200
+    assert last_used() == later == first + service.LAST_USED_PRECISION
+
+
 def test_non_admin_cannot_create_keys_or_read_audit(client: TestClient, tenant: Tenant) -> None:
     key = client.post(
         "/api/v1/api-keys", json={"name": "op", "role": "operator"}, headers=tenant.headers

@@ -13,7 +13,8 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import delete, select
+from pydantic_core import to_json
+from sqlalchemy import delete, select, union_all
 from sqlalchemy.orm import Session
 
 from siyu.core import outbox
@@ -47,7 +48,8 @@ def accept_events(
             results.append(EventResult(index=index, event_id=event.event_id, status="duplicate"))
             continue
         seen.add(event.event_id)
-        payload = json.dumps(items[index], ensure_ascii=False, separators=(",", ":"))
+        # The same compact UTF-8 JSON as json.dumps(ensure_ascii=False), several times faster.
+        payload = to_json(items[index]).decode()
         rows.append(
             {
                 "workspace_id": principal.workspace_id,
@@ -96,19 +98,19 @@ def _wake_worker(session: Session, workspace_id: int) -> None:
 
 
 def _known(session: Session, workspace_id: int, ids: list[str]) -> set[str]:
-    """Event ids already stored or already waiting in the landing table."""
+    """Event ids already stored or already waiting in the landing table (one query a chunk)."""
     found: set[str] = set()
     for start in range(0, len(ids), _KEYS):
         chunk = ids[start : start + _KEYS]
-        for model in (Event, EventLanding):
-            found.update(
-                session.scalars(
-                    select(model.event_id).where(
-                        model.workspace_id == workspace_id,
-                        one_of(session, model.event_id, chunk),
-                    )
+        stmt = union_all(
+            *(
+                select(model.event_id).where(
+                    model.workspace_id == workspace_id, one_of(session, model.event_id, chunk)
                 )
+                for model in (Event, EventLanding)
             )
+        )
+        found.update(session.execute(stmt).scalars())
     return found
 
 
