@@ -17,6 +17,7 @@ from siyu.core.auth import Principal
 from siyu.core.clock import now
 from siyu.core.db import Database, bulk_insert, table_of
 from siyu.customers.models import Customer
+from siyu.demo import vocab
 from siyu.distribution import commissions, service, touchpoints
 from siyu.distribution.ledger import Ledger
 from siyu.distribution.models import ShareVisit
@@ -98,10 +99,25 @@ def _catalog(session: Session, p: Principal) -> list[str]:
             ),
         )
         codes += [c for c, _, _ in items]
+    _brand(session, p)
     library.add_material(
         session, p, MaterialIn(kind="training", title="重点店主培训：社群运营三步法", tier="core")
     )
     return codes
+
+
+def _brand(session: Session, p: Principal) -> None:
+    """The demo brand as the supplier of its own SKUs: complaints on them reach its feedback."""
+    supplier = catalog.create_supplier(
+        session, p, SupplierIn(code="LANKOU", name=f"{vocab.BRAND}品牌方", low_stock=30)
+    )
+    for item in vocab.PRODUCTS:
+        sku = SkuIn(code=item.sku, name=item.name, price_fen=item.price_fen, on_hand=500)
+        catalog.create_product(
+            session,
+            p,
+            ProductIn(supplier_id=supplier.id, name=item.name, category=item.category, skus=[sku]),
+        )
 
 
 def _distributors(session: Session, p: Principal) -> list[int]:
