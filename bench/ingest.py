@@ -21,14 +21,22 @@ What is measured against what, in one run on one machine:
   a failed batch is re-sent after a short backoff (event ids make that safe), up to 20 times.
   events/s = events confirmed stored / client wall time. Server, client (and PostgreSQL) share
   the machine's 2 cores; the CPU seconds of each are reported. Target: >= 10,000 events/s;
-  RudderStack publishes about 1,700 events/s for a 2-core node.
+  RudderStack publishes about 1,700 events/s for a 2-core node. Modes (`--modes`):
+    * sync: each event resolved by OneID and stored before the 200;
+    * async: `Prefer: respond-async` (validated, deduplicated and landed durably before the
+      202) with one `siyu worker` resolving the backlog meanwhile on the same 2 cores;
+    * accept: the same requests with no worker running (what the API alone takes in and keeps,
+      the figure RudderStack's gateway number compares with), then one worker is started and
+      the drain of the whole backlog is timed on its own.
 
     python bench/ingest.py           # 1,000,000 rows, 100,000 HTTP events, SQLite and PostgreSQL
     python bench/ingest.py --quick   # 20,000 rows (import: the first 3,000), 2,000 events
     python bench/ingest.py --cap sqlite=300000,postgresql=200000 --threads 4,1 --workers 1,2
+    python bench/ingest.py --stages http --modes accept --workers 2   # HTTP only, no CSV
 
 The last line is `ingest csv_rows_per_s=... floor_rows_per_s=... http_events_per_s=...`, for
-the default store (SQLite) and the first HTTP configuration.
+the default store (SQLite) and the first HTTP configuration: http_events_per_s is the sync mode,
+http_accept_per_s and http_drain_per_s the accept mode.
 """
 
 from __future__ import annotations
@@ -275,7 +283,7 @@ def http_client(
         for first in range(0, events, BATCH)
     ]
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-    if mode == "async":
+    if mode in ("async", "accept"):
         headers["prefer"] = "respond-async"
     counter = itertools.count()
     lock = threading.Lock()
@@ -347,7 +355,9 @@ def run_http(
 
     mode "async" sends `Prefer: respond-async` (202, events queued) with one `siyu worker`
     process resolving the queue meanwhile; it reports the acceptance time (client) and the
-    end-to-end time until every event is stored in `event`.
+    end-to-end time until every event is stored in `event`. Mode "accept" sends the same
+    requests with no worker running (what the API alone accepts and keeps durably), then starts
+    one and times the drain of the backlog on its own.
     """
     port = free_port()
     env = {
@@ -386,7 +396,7 @@ def run_http(
             if server.poll() is not None:
                 raise SystemExit(f"uvicorn exited: {Path(log.name).read_text()[-2000:]}")
             time.sleep(0.1)
-        if mode == "async":
+        if mode in ("async", "accept"):
             # Started (and its imports done) before the clock, as a running `siyu worker` is.
             worker = subprocess.Popen(
                 [sys.executable, "-c", WORKER], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -399,6 +409,10 @@ def run_http(
             r.raise_for_status()
         if worker:
             warm_async(base, store)
+        if mode == "accept":
+            assert worker is not None
+            worker.terminate()  # warm, then gone: the API alone takes the requests
+            worker.wait(timeout=60)
         ctx = mp.get_context("fork")
         ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
         client = ctx.Process(
@@ -413,11 +427,23 @@ def run_http(
         go.set()
         clock_started = time.perf_counter()
         result = out.get()
+        server_cpu = tree_cpu_seconds(server.pid) - server_cpu
+        db_cpu = (tree_cpu_seconds(db_pid) if db_pid else 0.0) - db_cpu
+        if mode == "accept":
+            assert worker is not None
+            result["drain_db_cpu"] = tree_cpu_seconds(db_pid) if db_pid else 0.0
+            clock_started = time.perf_counter()
+            worker = subprocess.Popen(
+                [sys.executable, "-c", WORKER], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            worker_cpu = 0.0
         if worker:
             result["e2e_seconds"] = wait_stored(store, events, clock_started)
             worker_cpu = tree_cpu_seconds(worker.pid) - worker_cpu
-        server_cpu = tree_cpu_seconds(server.pid) - server_cpu
-        db_cpu = (tree_cpu_seconds(db_pid) if db_pid else 0.0) - db_cpu
+        if mode == "accept":
+            result["drain_db_cpu"] = (tree_cpu_seconds(db_pid) if db_pid else 0.0) - result[
+                "drain_db_cpu"
+            ]
         client.join()
     finally:
         if worker:
@@ -461,22 +487,28 @@ def http_rows(
     name = f"HTTP events:batch x{BATCH} {mode}, {workers} proc, {threads} client thr, {mix}"
     seconds = float(r["seconds"])  # type: ignore[arg-type]
     stored = int(r["stored"])  # type: ignore[call-overload]
-    answered = "queued (202)" if mode == "async" else "stored"
+    answered = "stored" if mode == "sync" else "queued (202)"
     rate = stored / seconds
     rows: list[tuple[object, ...]] = [
         (kind, f"{name}: {answered}", events, seconds, rate, f"{rate / 10_000:.4f}", cpu)
     ]
-    if mode == "async":
+    if mode != "sync":
         e2e = float(r["e2e_seconds"])  # type: ignore[arg-type]
+        what = "stored end to end" if mode == "async" else "backlog drained by 1 worker"
+        note = f"{stored / e2e / 1700:.2f}x RudderStack"
+        if mode == "accept":
+            note = f"cpu s: worker {r['worker_cpu']:.0f}"
+            if r.get("drain_db_cpu"):
+                note += f" postgres {r['drain_db_cpu']:.0f}"
         rows.append(
             (
                 kind,
-                f"{name}: stored end to end",
+                f"{name}: {what}",
                 events,
                 e2e,
                 stored / e2e,
                 f"{stored / e2e / 10_000:.4f}",
-                f"{stored / e2e / 1700:.2f}x RudderStack",
+                note,
             )
         )
     return rows
@@ -538,8 +570,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--modes",
-        default="sync,async",
-        help="HTTP modes: sync (stored before the answer) and/or async (Prefer: respond-async)",
+        default="sync,async,accept",
+        help="HTTP modes: sync (stored before the answer), async (Prefer: respond-async, a "
+        "worker draining meanwhile), accept (respond-async with the worker paused, then its drain)",
     )
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--stages", default="import,http", help="import and/or http")
@@ -560,13 +593,14 @@ def main() -> None:
     figures: dict[str, float] = {}
     try:
         csv_path = work / "tmall.csv"
-        started = time.perf_counter()
-        write_tmall_csv(csv_path, rows, People(SEED))
-        print(
-            f"generated {rows:,} Tmall rows ({csv_path.stat().st_size / 1e6:,.0f} MB) "
-            f"in {time.perf_counter() - started:.1f} s",
-            flush=True,
-        )
+        if "import" in stages:
+            started = time.perf_counter()
+            write_tmall_csv(csv_path, rows, People(SEED))
+            print(
+                f"generated {rows:,} Tmall rows ({csv_path.stat().st_size / 1e6:,.0f} MB) "
+                f"in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
         for kind in stores if "import" in stages else []:
             n = min(caps.get(kind, 3_000 if args.quick else rows), rows)
             path = csv_path if n == rows else head_of(csv_path, n, work / f"tmall-{n}.csv")
@@ -617,8 +651,8 @@ def main() -> None:
                 )
                 if kind == "sqlite" and (workers, threads) == configs[0]:
                     figures[f"http_{mode}"] = rate
-                    if mode == "async":
-                        figures["http_async_e2e"] = e2e
+                    if mode != "sync":
+                        figures[f"http_{mode}_e2e"] = e2e
                 store.close()
     finally:
         if pg:
@@ -635,6 +669,8 @@ def main() -> None:
         http_events_per_s=round(figures.get("http_sync", 0.0)),
         http_async_accept_per_s=round(figures.get("http_async", 0.0)),
         http_async_stored_per_s=round(figures.get("http_async_e2e", 0.0)),
+        http_accept_per_s=round(figures.get("http_accept", 0.0)),
+        http_drain_per_s=round(figures.get("http_accept_e2e", 0.0)),
     )
 
 

@@ -37,17 +37,22 @@ class Server:
     url: str
     data_dir: Path
     log: Path
+    pid: int
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """`siyu serve` on a fresh data directory, with debug logging captured to a file."""
+    yield from _serve(tmp_path)
+
+
+def _serve(tmp_path: Path, *args: str) -> Iterator[Server]:
     port, log = free_port(), tmp_path / "server.log"
     env = {**os.environ, "SIYU_DATA_DIR": str(tmp_path / "data"), "SIYU_LOG_LEVEL": "DEBUG"}
     env.pop("SIYU_DATABASE_URL", None)
     with open(log, "w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "siyu", "serve", "--port", str(port)],
+            [sys.executable, "-m", "siyu", "serve", "--port", str(port), *args],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -60,7 +65,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield Server(url, tmp_path / "data", log)
+        yield Server(url, tmp_path / "data", log, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -112,6 +117,42 @@ def test_phone_never_lands_in_the_file_or_the_logs_yet_is_found(server: Server) 
     assert "张三".encode() not in stored
     assert PHONE not in server.log.read_text()
     assert "GET /api/v1/customers 200" in server.log.read_text()
+
+
+def test_serve_with_two_workers_answers_from_two_processes_over_one_store(
+    tmp_path: Path,
+) -> None:
+    serving = _serve(tmp_path, "--workers", "2")
+    server = next(serving)
+    try:
+        created = run_siyu(server.data_dir, "workspace", "create", "品牌W").stdout.strip()
+        headers = {"Authorization": f"Bearer {created.splitlines()[-1].split('key=')[1]}"}
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        commands = [Path(f"/proc/{c}/cmdline").read_bytes() for c in children]
+        # uvicorn's supervisor spawns one process per worker (and multiprocessing's tracker).
+        assert sum(b"resource_tracker" not in c for c in commands) == 2, commands
+        events = [
+            {
+                "event_id": f"w-{i}",
+                "type": "view",
+                "occurred_at": "2026-03-01T10:00:00+08:00",
+                "identifiers": {"phone": PHONE},
+            }
+            for i in range(3)
+        ]
+        answers = [
+            httpx.post(
+                f"{server.url}/api/v1/events:batch",
+                json={"events": events},
+                headers={**headers, "Prefer": "respond-async"},
+            )
+            for _ in range(2)
+        ]
+        assert [a.status_code for a in answers] == [202, 202]
+        assert [a.json()["queued"] for a in answers] == [3, 0]
+        assert [a.json()["duplicates"] for a in answers] == [0, 3]
+    finally:
+        serving.close()
 
 
 def test_keys_rotate_keeps_customers_readable(tmp_path: Path) -> None:

@@ -137,7 +137,12 @@ app.command("import")(import_command)
 
 
 @app.command()
-def serve(host: str | None = None, port: int | None = None, migrate: bool = True) -> None:
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    migrate: bool = True,
+    workers: int = typer.Option(1, min=1, help="Server processes (one per core)"),
+) -> None:
     """Serve the API and the console."""
     import uvicorn
 
@@ -145,10 +150,18 @@ def serve(host: str | None = None, port: int | None = None, migrate: bool = True
 
     settings = get_settings()
     db = open_db(migrate)
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        uvicorn.run(create_app(settings, db), host=host, port=port, access_log=False)
+        return
+    # Each process builds its own app from the same settings (the store is migrated above).
+    db.engine.dispose()
     uvicorn.run(
-        create_app(settings, db),
-        host=host or settings.host,
-        port=port or settings.port,
+        "siyu.api:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
         access_log=False,
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from siyu.analytics import duck
-from siyu.core.db import Database
+from siyu.core.db import Database, reading
 
 CHILD_TIMEOUT = 10.0
 IDLE_MAX = 2  # each idle child holds a DuckDB (tens of MB); two cover a pass and a request
@@ -104,15 +104,10 @@ _SCHEMA = (
 
 
 def read_sqlite(db: Database, sql: str) -> list[Any]:
-    """Rows of one read on the driver's connection in autocommit: SQLAlchemy's begin would take
-    the write lock (BEGIN IMMEDIATE), and wait behind a writer for a look at the catalog."""
-    connection = db.engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        connection.close()
+    """Rows of one read in autocommit: a transaction would take the write lock (BEGIN
+    IMMEDIATE), and wait behind a writer for a look at the catalog."""
+    with reading(db.engine) as conn:
+        return list(conn.exec_driver_sql(sql).all())
 
 
 def schema_hash(db: Database) -> int:

@@ -107,24 +107,41 @@ def enqueue_many(
     """Add many messages of one topic in one bulk insert: (payload, workspace, dedupe key,
     run at) each; the caller's transaction decides, as for `enqueue`."""
     t = now()
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "topic": topic,
-            "payload": payload,
-            "dedupe_key": dedupe_key,
-            "status": "pending",
-            "attempts": 0,
-            "run_at": run_at or t,
-            "locked_until": None,
-            "locked_by": None,
-            "last_error": None,
-            "created_at": t,
-            "done_at": None,
-        }
-        for payload, workspace_id, dedupe_key, run_at in items
-    ]
+    rows = [_row(topic, payload, ws, key, run_at or t, t) for payload, ws, key, run_at in items]
     bulk_insert(session, table_of(OutboxMessage), rows)
+
+
+def fan_out(
+    session: Session, topics: list[str], payload: dict[str, Any], workspace_id: int | None
+) -> None:
+    """The same payload to several topics, one message each, in one bulk insert."""
+    t = now()
+    rows = [_row(topic, payload, workspace_id, None, t, t) for topic in topics]
+    bulk_insert(session, table_of(OutboxMessage), rows)
+
+
+def _row(
+    topic: str,
+    payload: dict[str, Any],
+    workspace_id: int | None,
+    dedupe_key: str | None,
+    run_at: datetime,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "topic": topic,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "attempts": 0,
+        "run_at": run_at,
+        "locked_until": None,
+        "locked_by": None,
+        "last_error": None,
+        "created_at": at,
+        "done_at": None,
+    }
 
 
 def pending_through(session: Session, topic: str, workspace_id: int) -> int | None:

@@ -39,6 +39,6 @@ def emit(session: Session, workspace_id: int, signal: str, payload: dict[str, An
     """Enqueue one message per subscriber in the caller's transaction; returns how many."""
     outbox.load_handlers()
     topics = SUBSCRIBERS.get(signal, [])
-    for topic in topics:
-        outbox.enqueue(session, topic, {"signal": signal, **payload}, workspace_id=workspace_id)
+    if topics:
+        outbox.fan_out(session, topics, {"signal": signal, **payload}, workspace_id)
     return len(topics)

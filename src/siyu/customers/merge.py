@@ -6,12 +6,13 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from siyu.core import audit
 from siyu.core.auth import Principal
 from siyu.core.clock import now
+from siyu.core.db import raw_in, raw_rows
 from siyu.core.errors import Conflict, NotFound
 from siyu.core.pii import blind_index
 from siyu.customers.models import (
@@ -186,27 +187,30 @@ def _move_owned(
     """Re-own every row of the absorbed customers; per table the highest id before the merge."""
     into = {absorbed: survivor for survivor, absorbed in pairs}
     absorbed_ids = sorted(into)
-    watermarks: dict[str, int] = {}
+    names = [model.__tablename__ for model in OWNED]
+    # One statement for every table's watermark and one a chunk for their rows: a merge batch
+    # touches all owned tables, and most have nothing of the absorbed customers.
+    tops = " UNION ALL ".join(f"SELECT {i}, MAX(id) FROM {n}" for i, n in enumerate(names))
+    watermarks = {names[i]: top or 0 for i, top in raw_rows(session, tops)}
     moved: dict[int, dict[str, list[int]]] = {}
-    for model in OWNED:
-        name, table = model.__tablename__, model.__table__
-        watermarks[name] = session.scalar(select(func.max(table.c.id))) or 0
-        owners: set[int] = set()
-        for start in range(0, len(absorbed_ids), 500):
-            chunk = absorbed_ids[start : start + 500]
-            rows = session.execute(
-                select(table.c.id, table.c.customer_id).where(table.c.customer_id.in_(chunk))
-            )
-            for row_id, owner in rows:
-                moved.setdefault(owner, {}).setdefault(name, []).append(row_id)
-                owners.add(owner)
-        if owners:
-            session.execute(
-                table.update()
-                .where(table.c.customer_id == bindparam("old_owner"))
-                .values(customer_id=bindparam("new_owner")),
-                [{"old_owner": a, "new_owner": into[a]} for a in sorted(owners)],
-            )
+    owners: dict[int, set[int]] = {}
+    for start in range(0, len(absorbed_ids), 500):
+        test, values = raw_in(session, absorbed_ids[start : start + 500])
+        sql = " UNION ALL ".join(
+            f"SELECT {i}, id, customer_id FROM {n} WHERE customer_id {test}"
+            for i, n in enumerate(names)
+        )
+        for i, row_id, owner in raw_rows(session, sql, values * len(names)):
+            moved.setdefault(owner, {}).setdefault(names[i], []).append(row_id)
+            owners.setdefault(i, set()).add(owner)
+    for i, found in sorted(owners.items()):
+        table = OWNED[i].__table__
+        session.execute(
+            table.update()
+            .where(table.c.customer_id == bindparam("old_owner"))
+            .values(customer_id=bindparam("new_owner")),
+            [{"old_owner": a, "new_owner": into[a]} for a in sorted(found)],
+        )
     # Rows already loaded in this session must not keep their old owner.
     for obj in list(session.identity_map.values()):
         if type(obj) in OWNED and getattr(obj, "customer_id", None) in into:

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from siyu.core.auth import Principal
 from siyu.core.clock import now
 from siyu.core.crypto import get_keyring
-from siyu.core.db import bulk_insert, bulk_update, one_of, reserve_ids, table_of
+from siyu.core.db import (
+    bulk_insert,
+    bulk_update,
+    one_of,
+    raw_in,
+    raw_rows,
+    reserve_ids,
+    table_of,
+)
 from siyu.customers import merge as merging
 from siyu.customers.attributes import apply_attributes, new_customer_rows
 from siyu.customers.identifiers import DEFAULT_STRONG
@@ -305,18 +313,15 @@ class _Batch:
         return {root: group for root, group in self.groups().items() if root > 0}
 
     def write_suggestions(self, ids: dict[int, int]) -> None:
+        pairs: dict[tuple[int, int], dict[str, float]] = {}
         for (a, b), evidence in self.suggestions.items():
             x, y = sorted((self.final(a, ids), self.final(b, ids)))
-            if x == y:
-                continue
-            exists = self.r.session.scalar(
-                select(MergeSuggestion.id).where(
-                    MergeSuggestion.workspace_id == self.r.principal.workspace_id,
-                    MergeSuggestion.customer_a == x,
-                    MergeSuggestion.customer_b == y,
-                )
-            )
-            if exists is None:
+            if x != y:
+                pairs.setdefault((x, y), evidence)
+        stored = self.suggested({x for x, _ in pairs})
+        for (x, y), evidence in pairs.items():
+            if (x, y) not in stored:
+                stored.add((x, y))
                 self.r.session.add(
                     MergeSuggestion(
                         workspace_id=self.r.principal.workspace_id,
@@ -327,6 +332,19 @@ class _Batch:
                         created_at=now(),
                     )
                 )
+
+    def suggested(self, firsts: set[int]) -> set[tuple[int, int]]:
+        """The pairs already suggested whose first customer is among `firsts`."""
+        found: set[tuple[int, int]] = set()
+        wanted = sorted(firsts)
+        for start in range(0, len(wanted), CHUNK):
+            test, values = raw_in(self.r.session, wanted[start : start + CHUNK])
+            sql = (
+                "SELECT customer_a, customer_b FROM merge_suggestion "
+                f"WHERE workspace_id = ? AND customer_a {test}"
+            )
+            found.update(raw_rows(self.r.session, sql, [self.r.principal.workspace_id, *values]))
+        return found
 
 
 def _keyed(sightings: Sequence[Sighting]) -> list[list[tuple[str, str, str]]]:

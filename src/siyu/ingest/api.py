@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 
 from siyu.core.http import Caller, DbSession
@@ -30,17 +30,20 @@ def events_batch(
     body: EventBatch,
     session: DbSession,
     caller: Caller,
+    response: Response,
     prefer: Annotated[str | None, Header()] = None,
-) -> BatchResult | JSONResponse:
+) -> BatchResult:
     """Up to 1,000 events; per-event results, good events kept, replays accepted once.
 
     By default every event is resolved by OneID and stored before the answer (200, with each
     event's customer_id). With `Prefer: respond-async` the batch is validated, deduplicated
     and queued in one statement (202); OneID resolves it in the background, in bulk.
     """
+    # The result is returned, not rendered here: FastAPI serializes it after the request's
+    # transaction committed, so SQLite's write lock is not held while the answer is written.
     if prefer and "respond-async" in prefer.lower():
-        queued = landing.accept_events(session, caller, body.events)
-        return JSONResponse(queued.model_dump(mode="json"), status_code=202)
+        response.status_code = 202
+        return landing.accept_events(session, caller, body.events)
     return service.ingest_events(session, caller, body.events)
 
 

@@ -9,18 +9,28 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from siyu.core import audit
 from siyu.core.auth import Principal, system_principal
-from siyu.core.clock import now
+from siyu.core.clock import as_utc, now
+from siyu.core.db import reading
 from siyu.core.errors import Conflict, InvalidField, NotFound, Unauthorized
 from siyu.workspaces.models import ApiKey, ConsoleSession, Membership, Role, User, Workspace
 
 _hasher = PasswordHasher()
 # How fresh an API key's last_used_at is kept: to the minute, not rewritten on every request.
 LAST_USED_PRECISION = timedelta(minutes=1)
+_KEY = select(
+    ApiKey.id,
+    ApiKey.workspace_id,
+    ApiKey.role,
+    ApiKey.distributor_id,
+    ApiKey.supplier_id,
+    ApiKey.revoked_at,
+    ApiKey.last_used_at,
+).where(ApiKey.key_hash == bindparam("hash"))
 _NAME = re.compile(r"^[\w\-. \u4e00-\u9fff]{1,128}$")
 
 
@@ -85,14 +95,19 @@ def revoke_api_key(session: Session, principal: Principal, key_id: int) -> ApiKe
 
 
 def principal_for_key(session: Session, raw: str, address: str | None, locale: str) -> Principal:
-    """Resolve a bearer key to its principal, or raise Unauthorized."""
-    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == _sha256(raw))).first()
+    """Resolve a bearer key to its principal, or raise Unauthorized.
+
+    The key is read outside the session's transaction, so on SQLite a request does its own
+    work (parsing, validating) before its first statement takes the write lock.
+    """
+    with reading(session) as conn:
+        key = conn.execute(_KEY, {"hash": _sha256(raw)}).first()
     if key is None or key.revoked_at is not None:
         raise Unauthorized(zh="API 密钥无效或已吊销", en="The API key is invalid or revoked")
     at = now()
-    if key.last_used_at is None or at - key.last_used_at >= LAST_USED_PRECISION:
+    if key.last_used_at is None or at - as_utc(key.last_used_at) >= LAST_USED_PRECISION:
         # Every request writing this one row would queue concurrent requests behind its lock.
-        key.last_used_at = at
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=at))
     return Principal(
         workspace_id=key.workspace_id,
         role=key.role,
