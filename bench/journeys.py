@@ -50,7 +50,8 @@ from sqlalchemy.exc import OperationalError  # noqa: E402
 
 import siyu.handlers  # noqa: E402, F401  (every domain's tables and handlers, as `siyu worker`)
 from siyu.core.clock import SimulatedClock, set_clock  # noqa: E402
-from siyu.core.db import bulk_insert, refresh_statistics, table_of  # noqa: E402
+from siyu.core.db import bulk_insert, table_of  # noqa: E402
+from siyu.core.statistics import refresh_statistics  # noqa: E402
 from siyu.customers.models import Customer  # noqa: E402
 from siyu.journeys import engine, service, sim, sops  # noqa: E402
 from siyu.journeys.models import Journey, JourneyRun, JourneyStep  # noqa: E402

@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from siyu.analytics import children
 from siyu.analytics.engine import Analytics, AnalyticsQueryError
-from siyu.core.db import Database, make_engine, refresh_statistics
+from siyu.core.db import Database, make_engine
+from siyu.core.statistics import refresh_statistics
 from tests.conftest import Tenant
 from tests.lifecycle.factory import order, phone, place
 

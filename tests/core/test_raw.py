@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from siyu.core.db import Database, marks, raw_in, raw_rows, reading
+from siyu.core.db import Database
+from siyu.core.raw import marks, raw_in, raw_rows, reading
 from siyu.workspaces.models import Workspace
 
 
@@ -65,35 +64,3 @@ def test_raw_rows_reads_the_sessions_own_writes_with_a_membership_test(db: Datab
         assert session.scalar(select(func.count()).where(Workspace.name == "壹")) == 1
     assert _names(db) == ["三", "二", "壹"]
     assert marks(3) == "?, ?, ?"
-
-
-def test_postgres_tables_that_doubled_are_analyzed_once_per_doubling(db: Database) -> None:
-    from siyu.core import db as core_db
-
-    if not db.is_postgres:
-        pytest.skip("SQLite's statistics are refreshed by refresh_statistics")
-    core_db._checked.clear()
-    core_db.analyze_grown(db.engine)  # whatever the template left to analyze
-
-    def add(count: int) -> None:
-        with db.transaction() as session:
-            session.add_all([Workspace(name=f"w{i}-{count}") for i in range(count)])
-            session.execute(text("SELECT pg_stat_force_next_flush()"))
-
-    def tuples() -> float:
-        with db.transaction() as session:
-            return float(
-                session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'workspace'"))
-            )
-
-    core_db._checked[db.engine] = time.monotonic()  # the boundary's own check waits
-    add(1500)
-    assert core_db.analyze_grown(db.engine) == []  # checked under 5 s ago: not yet
-    core_db._checked.clear()
-    assert core_db.analyze_grown(db.engine) == ["workspace"]
-    assert tuples() == 1500
-    core_db._checked[db.engine] = time.monotonic()
-    add(1000)  # 1,000 changes on 1,500 rows: not doubled
-    core_db._checked.clear()
-    assert core_db.analyze_grown(db.engine) == []
-    assert tuples() == 1500

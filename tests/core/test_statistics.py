@@ -1,19 +1,22 @@
-"""SQLite's planner statistics are exact: a sampled ANALYZE told the planner a workspace has
-about a thousand rows, so it read the whole workspace's index for a batch's customers."""
+"""Planner statistics. SQLite's are exact: a sampled ANALYZE told the planner a workspace has
+about a thousand rows, so it read the whole workspace's index for a batch's customers.
+PostgreSQL's follow a table that doubled, once per doubling."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from siyu.core.db import Database, bulk_insert, refresh_statistics, table_of
+from siyu.core import statistics
+from siyu.core.db import Database, bulk_insert, table_of
+from siyu.core.statistics import refresh_statistics
 from siyu.customers.models import Customer
 from siyu.ingest.models import Event
+from siyu.workspaces.models import Workspace
 from tests.conftest import Tenant
-
-pytestmark = pytest.mark.parametrize("committed_db", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -22,6 +25,7 @@ def db(committed_db: Database) -> Database:
     return committed_db
 
 
+@pytest.mark.parametrize("committed_db", ["sqlite"], indirect=True)
 def test_statistics_count_a_workspaces_rows_exactly(db: Database, tenant: Tenant) -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     with db.transaction() as session:
@@ -50,3 +54,32 @@ def test_statistics_count_a_workspaces_rows_exactly(db: Database, tenant: Tenant
         ).scalar()
     # Every one of the 20,000 events is this workspace's: a sample would say ~1,000 per value.
     assert stat == "20000 20000"
+
+
+@pytest.mark.parametrize("committed_db", ["postgresql"], indirect=True)
+def test_postgres_tables_that_doubled_are_analyzed_once_per_doubling(db: Database) -> None:
+    statistics._checked.clear()
+    statistics.analyze_grown(db.engine)  # whatever the template left to analyze
+
+    def add(count: int) -> None:
+        with db.transaction() as session:
+            session.add_all([Workspace(name=f"w{i}-{count}") for i in range(count)])
+            session.execute(text("SELECT pg_stat_force_next_flush()"))
+
+    def tuples() -> float:
+        with db.transaction() as session:
+            return float(
+                session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'workspace'"))
+            )
+
+    statistics._checked[db.engine] = time.monotonic()  # the boundary's own check waits
+    add(1500)
+    assert statistics.analyze_grown(db.engine) == []  # checked under 5 s ago: not yet
+    statistics._checked.clear()
+    assert statistics.analyze_grown(db.engine) == ["workspace"]
+    assert tuples() == 1500
+    statistics._checked[db.engine] = time.monotonic()
+    add(1000)  # 1,000 changes on 1,500 rows: not doubled
+    statistics._checked.clear()
+    assert statistics.analyze_grown(db.engine) == []
+    assert tuples() == 1500

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from siyu.analytics import duck
-from siyu.core.db import Database, reading
+from siyu.core.db import Database
+from siyu.core.raw import reading
 
 CHILD_TIMEOUT = 10.0
 IDLE_MAX = 2  # each idle child holds a DuckDB (tens of MB); two cover a pass and a request

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import select as _select
-import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,13 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from siyu.core.clock import as_utc
-
-log = logging.getLogger(__name__)
+from siyu.core.raw import driver, marks
+from siyu.core.statistics import analyze_grown
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -118,27 +115,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _begin_immediate(conn: Connection) -> None:
-    # An autocommit connection (`reading`) runs each statement on its own, as a plain read.
+    # An autocommit connection (`core.raw.reading`) runs each statement on its own, as a read.
     if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-@contextmanager
-def reading(bind: Engine | Session) -> Iterator[Connection]:
-    """A connection outside any transaction: each read sees the latest commit and, on SQLite,
-    neither takes nor waits for the write lock (a session's first statement takes it).
-
-    A session bound to one connection (a transaction that encloses it, as in the tests) reads
-    on that connection instead: only it sees what the enclosing transaction wrote.
-    """
-    if isinstance(bind, Session):
-        owner = bind.get_bind()
-        if isinstance(owner, Connection):
-            yield bind.connection()
-            return
-        bind = owner
-    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        yield conn
 
 
 def _checkout_alive(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
@@ -212,58 +191,6 @@ class Database:
             session.close()
 
 
-# How often one process looks for PostgreSQL tables that outgrew their statistics (seconds of
-# the machine's monotonic clock: an operational interval, not business time).
-GROWTH_CHECK_SECONDS = 5.0
-_checked: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
-_GROWN = (
-    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-    "WHERE s.n_mod_since_analyze >= GREATEST(1000, c.reltuples)"
-)
-
-
-def analyze_grown(engine: Engine) -> list[str]:
-    """ANALYZE the PostgreSQL tables changed by more than their size since their statistics
-    were taken (at most every GROWTH_CHECK_SECONDS per process); returns the tables.
-
-    Autovacuum looks once a minute. A table that grows from empty meanwhile (a new store's
-    first import or event stream) keeps the plans made when it was empty: the driver's
-    prepared statements then scan a 30,000-row event table once per 100-event batch (65 ms).
-    Doubling is the trigger, so a table is analyzed O(log rows) times as it grows.
-    """
-    at = time.monotonic()
-    if at - _checked.get(engine, -GROWTH_CHECK_SECONDS) < GROWTH_CHECK_SECONDS:
-        return []
-    _checked[engine] = at
-    try:
-        with reading(engine) as conn:
-            # Never wait behind a lock (a migration, a test's open transaction): next time.
-            conn.exec_driver_sql("SET lock_timeout = '100ms'")
-            try:
-                grown = list(conn.exec_driver_sql(_GROWN).scalars())
-                for table in grown:
-                    conn.exec_driver_sql(f'ANALYZE "{table}"')
-            finally:
-                conn.exec_driver_sql("RESET lock_timeout")
-    except DBAPIError:
-        log.info("statistics refresh skipped", exc_info=True)
-        return []
-    return grown
-
-
-def refresh_statistics(session: Session) -> None:
-    """Refresh SQLite's planner statistics (a full ANALYZE: ~1 s for a 500 MB store).
-
-    Without them SQLite guesses that `workspace_id = ?` is as selective as `customer_id IN
-    (...)` and reads a whole workspace's index for one customer's rows. Not a sampled one
-    (`analysis_limit`): a sample of one workspace's index sees one value in N rows and records
-    N rows per workspace, the same wrong guess. PostgreSQL's are kept by autovacuum and by
-    `analyze_grown` after each transaction.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("ANALYZE"))
-
-
 def after_rollback(session: Session, action: Callable[[Session], object]) -> None:
     """Run an action in a fresh transaction if this one rolls back (e.g. audit a denied read)."""
     session.info.setdefault("after_rollback", []).append(action)
@@ -328,57 +255,13 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     tuples = _converted(rows, names, converters, fills)
     quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
     name = dialect.identifier_preparer.format_table(table)
-    raw = _driver(conn)
+    raw = driver(conn)
     if dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
             for converted in tuples:
                 copy.write_row(converted)
         return
     raw.executemany(f"INSERT INTO {name} ({quoted}) VALUES ({marks(len(columns))})", tuples)
-
-
-def raw_rows(session: Session, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Rows of one statement in the session's transaction, on the driver's connection.
-
-    For hot paths: SQLAlchemy spends ~100 µs building and running a statement, several times
-    the cost of a small indexed read. `?` marks parameters; values are driver values (no
-    column conversions); `raw_in` writes a membership test.
-    """
-    if session.autoflush:
-        session.flush()  # as session.execute would: the statement sees pending ORM changes
-    conn = session.connection()
-    return _driver_rows(_driver(conn), conn.dialect.name, sql, params)
-
-
-def _driver(conn: Connection) -> Any:
-    # The DBAPI connection under SQLAlchemy's: sqlite3's (executemany) or psycopg's (COPY).
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    return raw
-
-
-def marks(count: int) -> str:
-    """`?, ?, ...` for `count` parameters."""
-    return ", ".join("?" * count)
-
-
-def raw_in(session: Session, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    """A membership test for raw_rows and its parameters: `IN (?, ...)` on SQLite, `= ANY(?)`
-    with one array on PostgreSQL (as one_of)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return "= ANY(?)", [list(values)]
-    return f"IN ({marks(len(values))})", list(values)
-
-
-def _driver_rows(driver: Any, dialect: str, sql: str, params: Sequence[Any]) -> list[Any]:
-    if dialect == "postgresql":
-        sql = sql.replace("?", "%s")
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-    finally:
-        cursor.close()
 
 
 def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
@@ -408,7 +291,7 @@ def bulk_update(session: Session, table: Table, key: str, rows: Sequence[dict[st
     quote = dialect.identifier_preparer.quote
     sets = ", ".join(f"{quote(n)} = ?" for n in names[:-1])
     name = dialect.identifier_preparer.format_table(table)
-    _driver(conn).executemany(f"UPDATE {name} SET {sets} WHERE {quote(key)} = ?", tuples)
+    driver(conn).executemany(f"UPDATE {name} SET {sets} WHERE {quote(key)} = ?", tuples)
 
 
 def _converters(dialect: Dialect, kinds: Sequence[Any]) -> list[tuple[int, Callable[[Any], Any]]]:

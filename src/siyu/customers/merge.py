@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from siyu.core import audit
 from siyu.core.auth import Principal
 from siyu.core.clock import now
-from siyu.core.db import raw_in, raw_rows
 from siyu.core.errors import Conflict, NotFound
 from siyu.core.pii import blind_index
+from siyu.core.raw import raw_in, raw_rows
 from siyu.customers.models import (
     ATTRIBUTES,
     Consent,

@@ -17,15 +17,8 @@ from sqlalchemy.orm import Session
 from siyu.core.auth import Principal
 from siyu.core.clock import now
 from siyu.core.crypto import get_keyring
-from siyu.core.db import (
-    bulk_insert,
-    bulk_update,
-    one_of,
-    raw_in,
-    raw_rows,
-    reserve_ids,
-    table_of,
-)
+from siyu.core.db import bulk_insert, bulk_update, one_of, reserve_ids, table_of
+from siyu.core.raw import raw_in, raw_rows
 from siyu.customers import merge as merging
 from siyu.customers.attributes import apply_attributes, new_customer_rows
 from siyu.customers.identifiers import DEFAULT_STRONG

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from siyu.core.auth import Principal, system_principal
 from siyu.core.clock import now
-from siyu.core.db import Database, refresh_statistics
+from siyu.core.db import Database
+from siyu.core.statistics import refresh_statistics
 from siyu.customers import suggestions
 from siyu.customers.models import Customer, MergeRecord, MergeSuggestion
 from siyu.demo import truth

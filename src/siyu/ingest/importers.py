@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from siyu.core.audit import record
 from siyu.core.auth import Principal
 from siyu.core.clock import now
-from siyu.core.db import Database, refresh_statistics
+from siyu.core.db import Database
 from siyu.core.errors import SiyuError, ValidationFailed
+from siyu.core.statistics import refresh_statistics
 from siyu.customers.oneid import Resolver
 from siyu.ingest import service
 from siyu.ingest.layouts import GENERIC, Layout, detect, from_mapping, get_layout

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from siyu.core import outbox
 from siyu.core.auth import Principal, system_principal
 from siyu.core.clock import now
-from siyu.core.db import bulk_insert, raw_in, raw_rows, table_of
+from siyu.core.db import bulk_insert, table_of
+from siyu.core.raw import raw_in, raw_rows
 from siyu.ingest import service
 from siyu.ingest.models import EventLanding
 from siyu.ingest.schemas import BatchResult, EventResult
@@ -87,7 +88,7 @@ def _wake_worker(session: Session, workspace_id: int) -> None:
         outbox.enqueue(session, TOPIC, {}, workspace_id=workspace_id)
 
 
-# Raw statements (core.db.raw_rows): each batch runs them, and SQLAlchemy's own work per
+# Raw statements (core.raw.raw_rows): each batch runs them, and SQLAlchemy's own work per
 # statement costs more than these indexed reads.
 _WAITING = (
     "SELECT id FROM outbox WHERE status = 'pending' AND topic = ? AND workspace_id = ? "

@@ -41,10 +41,9 @@ def validate_events(
     try:
         # The common case, every event well formed, in one call; else one by one for errors.
         events = _EVENTS.validate_python(items)
-        parsed = [(i, e, identifiers_of(e.identifiers)) for i, e in enumerate(events)]
-        return results, parsed
+        return results, [(i, e, identifiers_of(e.identifiers)) for i, e in enumerate(events)]
     except (ValidationError, SiyuError):
-        parsed = []
+        pass
     for index, item in enumerate(items):
         try:
             event = EventIn.model_validate(item)

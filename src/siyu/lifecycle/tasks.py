@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from siyu.core import outbox, signals
 from siyu.core.clock import now
-from siyu.core.db import Database, refresh_statistics
+from siyu.core.db import Database
 from siyu.core.outbox import OutboxMessage
+from siyu.core.statistics import refresh_statistics
 from siyu.lifecycle.incremental import refresh_customers
 from siyu.lifecycle.refresh import refresh_workspace
 from siyu.workspaces.models import Workspace

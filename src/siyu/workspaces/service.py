@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from siyu.core import audit
 from siyu.core.auth import Principal, system_principal
-from siyu.core.clock import as_utc, now
-from siyu.core.db import reading
+from siyu.core.clock import now
 from siyu.core.errors import Conflict, InvalidField, NotFound, Unauthorized
+from siyu.core.raw import reading
 from siyu.workspaces.models import ApiKey, ConsoleSession, Membership, Role, User, Workspace
 
 _hasher = PasswordHasher()
@@ -105,7 +105,7 @@ def principal_for_key(session: Session, raw: str, address: str | None, locale: s
     if key is None or key.revoked_at is not None:
         raise Unauthorized(zh="API 密钥无效或已吊销", en="The API key is invalid or revoked")
     at = now()
-    if key.last_used_at is None or at - as_utc(key.last_used_at) >= LAST_USED_PRECISION:
+    if key.last_used_at is None or at - key.last_used_at >= LAST_USED_PRECISION:
         # Every request writing this one row would queue concurrent requests behind its lock.
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=at))
     return Principal(
