@@ -32,6 +32,7 @@ from sqlalchemy import text  # noqa: E402
 from tests.pg import TempPostgres, find_bindir  # noqa: E402
 
 from siyu.core.auth import Principal, system_principal  # noqa: E402
+from siyu.core.collector import tune_collector  # noqa: E402
 from siyu.core.crypto import Keyring, set_keyring  # noqa: E402
 from siyu.core.db import Database, make_engine  # noqa: E402
 from siyu.core.migrate import upgrade  # noqa: E402
@@ -252,6 +253,8 @@ def store_url(kind: str, workdir: Path, pg: Postgres | None, name: str) -> str:
 
 def open_store_at(kind: str, url: str, name: str) -> Store:
     """Migrate the (empty) store at url and create one workspace in it."""
+    # A bench process stands for a siyu process, which tunes its collector the same way.
+    tune_collector()
     db = Database.from_url(url)
     upgrade(db.engine)
     with db.transaction() as session:

@@ -370,7 +370,7 @@ def run_http(
         sys.executable,
         "-m",
         "uvicorn",
-        "siyu.api:create_app",
+        "siyu.api:served_app",
         "--factory",
         "--host",
         "127.0.0.1",

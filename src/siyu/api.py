@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from siyu import __version__
 from siyu.catalog.api import router as catalog_router
 from siyu.channels.api import router as channels_router
+from siyu.core.collector import tune_collector
 from siyu.core.db import Database
 from siyu.core.http import AccessLog, BodyLimit, install_error_handlers
 from siyu.core.settings import Settings, get_settings
@@ -77,3 +78,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.add_middleware(AccessLog)
     return app
+
+
+def served_app() -> FastAPI:
+    """The app for a server process (uvicorn's factory): collector tuned, settings' store."""
+    tune_collector()
+    return create_app()

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from siyu import __version__
+from siyu.core.collector import tune_collector
 from siyu.core.crypto import get_keyring
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
@@ -60,7 +61,8 @@ def main(
 
 
 def open_db(migrate: bool = True) -> Database:
-    """The configured store, migrated to head."""
+    """The configured store, migrated to head (in a process tuned for batch work)."""
+    tune_collector()
     settings = get_settings()
     settings.ensure_data_dir()
     get_keyring()
@@ -157,7 +159,7 @@ def serve(
     # Each process builds its own app from the same settings (the store is migrated above).
     db.engine.dispose()
     uvicorn.run(
-        "siyu.api:create_app",
+        "siyu.api:served_app",
         factory=True,
         workers=workers,
         host=host,
