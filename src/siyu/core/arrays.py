@@ -83,9 +83,10 @@ def update_unnest(session: Session, table: Table, key: str, rows: Sequence[dict[
 
 
 def _casts(dialect: Any, kinds: Sequence[Any]) -> str:
-    """One typed array parameter per column."""
+    """One typed array parameter per column, sent in binary (%b): psycopg's text array dumper
+    runs two regular expressions on every element, a third of a large update's time."""
     return ", ".join(
-        f"CAST(%s AS {kind.dialect_impl(dialect).compile(dialect=dialect)}[])" for kind in kinds
+        f"CAST(%b AS {kind.dialect_impl(dialect).compile(dialect=dialect)}[])" for kind in kinds
     )
 
 

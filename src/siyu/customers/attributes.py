@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import now
-from siyu.core.db import bulk_update, table_of
+from siyu.core.db import bulk_update, one_of, table_of
 from siyu.core.pii import blind_index
 from siyu.customers.models import ATTRIBUTES, Customer
 
@@ -63,7 +63,7 @@ def apply_attributes(session: Session, touched: dict[int, list[Sighting]]) -> No
     session.flush()  # loaded customers are expired below: their pending changes must be saved
     nulls = [getattr(Customer, a).is_(None) for a in ATTRIBUTES]
     stmt = select(Customer.id, Customer.first_seen_at, Customer.last_seen_at, *nulls).where(
-        Customer.id.in_(list(touched))
+        one_of(session, Customer.id, list(touched))
     )
     changes: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in session.execute(stmt):
