@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from _common import Store
 from sqlalchemy import MetaData, Table, func, select
 
 from siyu.core.db import Database
@@ -54,19 +53,21 @@ def read_rows(source: Database, tables: list[Table]) -> dict[str, list[Any]]:
     return rows
 
 
-def write_floor(source: Database, fresh: Store, transactions: int) -> tuple[float, int]:
+def write_floor(source: Database, fresh: Database, transactions: int) -> tuple[float, int]:
     """Wall seconds to write source's rows into the fresh store, and how many rows."""
-    tables = filled_tables(source, fresh.db)
+    tables = filled_tables(source, fresh)
     print(f"floor tables: {', '.join(t.name for t in tables)}", flush=True)
     rows = read_rows(source, tables)
-    postgres = fresh.db.engine.dialect.name == "postgresql"
-    raw = fresh.db.engine.raw_connection()
+    postgres = fresh.engine.dialect.name == "postgresql"
+    raw = fresh.engine.raw_connection()
     cur = raw.cursor()
     if postgres:
         cur.execute("SET session_replication_role = replica")  # no FK triggers (superuser)
         raw.commit()
     else:
-        cur.execute("PRAGMA foreign_keys = OFF")  # siyu's connections are in autocommit mode
+        # siyu's SQLite connections are in autocommit mode: the pragma applies at once, and each
+        # transaction below opens with an explicit BEGIN.
+        cur.execute("PRAGMA foreign_keys = OFF")
     started = time.perf_counter()
     for k in range(transactions):
         if not postgres:

@@ -210,7 +210,7 @@ def run_siyu(
     final = array("q", (_follow(merged, c) for c in got))
     precision, recall, predicted_pairs, true_pairs = pair_scores(truth, final)
     floor_s, floor_rows = write_floor(
-        store.db, open_store_at(kind, floor_url, "floor"), -(-n // batch)
+        store.db, open_store_at(kind, floor_url, "floor").db, -(-n // batch)
     )
     out.put(
         {
@@ -381,7 +381,7 @@ def main() -> None:
                 r["seconds"],
                 r["observations"] / r["seconds"],  # type: ignore[operator]
                 r["seconds"] / 20,  # type: ignore[operator]
-                r["seconds"] / r.get("floor_seconds", r["seconds"]),  # type: ignore[operator]
+                r["seconds"] / r["floor_seconds"] if "floor_seconds" in r else "",  # type: ignore[operator]
                 r["peak_mb"],
                 r["peak_mb"] / 2048,  # type: ignore[operator]
                 f"{r['precision']:.4f}",
